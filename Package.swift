@@ -1,0 +1,124 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+  .enableUpcomingFeature("ExistentialAny"),
+  .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+  name: "swift-nsm",
+  platforms: [.macOS(.v15)],
+  products: [
+    .executable(name: "nsm", targets: ["nsm"]),
+    .library(name: "NSMAPI", targets: ["NSMAPI"]),
+    .library(name: "NSMCore", targets: ["NSMCore"]),
+    .library(name: "NSMRegistry", targets: ["NSMRegistry"]),
+    .library(name: "NSMCLI", targets: ["NSMCLI"]),
+    .library(name: "NSMTesting", targets: ["NSMTesting"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+    .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+    .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+    // No default traits: avoids pulling full Foundation into SwiftProtobuf and keeps
+    // `swift build` and `swift test` from rebuilding it alternately.
+    .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0", traits: []),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+  ],
+  targets: [
+    .target(
+      name: "NSMAPI",
+      dependencies: [
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
+    .target(
+      name: "NSMCore",
+      dependencies: [
+        "NSMAPI",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .target(
+      name: "NSMRegistry",
+      dependencies: [
+        "NSMAPI",
+        "NSMCore",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "HeapModule", package: "swift-collections"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .target(
+      name: "NSMCLI",
+      dependencies: [
+        "NSMAPI",
+        "NSMCore",
+        "NSMRegistry",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Yams", package: "Yams"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .executableTarget(
+      name: "nsm",
+      dependencies: ["NSMCLI"],
+      swiftSettings: strictSettings
+    ),
+    .target(
+      name: "NSMTesting",
+      dependencies: [
+        "NSMAPI",
+        "NSMCore",
+        "NSMRegistry",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "NSMCoreTests",
+      dependencies: ["NSMCore", "NSMAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "NSMRegistryTests",
+      dependencies: [
+        "NSMRegistry", "NSMCore", "NSMAPI", "NSMTesting",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "NSMCLITests",
+      dependencies: [
+        "NSMCLI", "NSMRegistry", "NSMCore", "NSMAPI", "NSMTesting",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+      ],
+      swiftSettings: strictSettings
+    ),
+  ]
+)

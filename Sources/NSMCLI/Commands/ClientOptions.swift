@@ -1,0 +1,46 @@
+internal import ArgumentParser
+internal import GRPCCore
+internal import NSMCore
+internal import NSMRegistry
+
+/// `--registry`, shared by the operator commands.
+struct ClientOptions: ParsableArguments {
+  @Option(help: "The registry to talk to: tcp://host:port, host:port or unix:///path (env NSM_REGISTRY_URL; default tcp://127.0.0.1:5002).")
+  var registry: String?
+
+  func address() throws -> ServiceAddress {
+    let text = setting(registry, env: "NSM_REGISTRY_URL") ?? "tcp://127.0.0.1:5002"
+    return try parseSetting(text, flag: "registry", env: "NSM_REGISTRY_URL") { try ServiceAddress(parsing: $0) }
+  }
+
+  /// Runs `body` with a connected client; a failed call prints the server's message and exits 1.
+  func withClient<Result: Sendable>(_ body: (RegistryClient) async throws -> Result) async throws -> Result {
+    let address = try address()
+    do {
+      return try await RegistryClient.with(address: address, body)
+    } catch let error as RPCError {
+      printError("error: \(describe(error)) (registry \(address))")
+      throw ExitCode.failure
+    }
+  }
+}
+
+/// The server's message with its status code, as an operator reads it.
+func describe(_ error: RPCError) -> String {
+  "\(error.message) [\(error.code)]"
+}
+
+/// The kinds `get` and `delete` take, with kubectl-like short names.
+enum ResourceKind: String, ExpressibleByArgument, CaseIterable {
+  case ns, nse
+
+  init?(argument: String) {
+    switch argument.lowercased() {
+    case "ns", "networkservice", "networkservices": self = .ns
+    case "nse", "networkserviceendpoint", "networkserviceendpoints": self = .nse
+    default: return nil
+    }
+  }
+
+  var noun: String { self == .ns ? "networkservice" : "networkserviceendpoint" }
+}

@@ -1,0 +1,67 @@
+public import Foundation
+public import Logging
+
+/// What travels with a registry call through the chain.
+public struct RegistryContext: Sendable {
+  public var logger: Logger
+  /// The moment the call arrived; elements use it instead of reading the clock again, so one
+  /// call sees one "now".
+  public var now: Date
+
+  public init(logger: Logger, now: Date = Date()) {
+    self.logger = logger
+    self.now = now
+  }
+}
+
+/// A Find: a template whose empty fields are wildcards, and whether to keep streaming changes.
+public struct FindRequest<Record: RegistryRecord>: Sendable {
+  public var query: Record
+  public var watch: Bool
+
+  public init(query: Record, watch: Bool) {
+    self.query = query
+    self.watch = watch
+  }
+}
+
+/// Receives what a Find produces, in order.
+public typealias FindSink<Record: RegistryRecord> = @Sendable (RecordEvent<Record>) async throws -> Void
+
+/// One step of a registry server, in the manner of NSM's SDK chains: it handles `register`,
+/// `find` and `unregister`, usually by doing its one thing and passing on to `next`.
+///
+/// Every verb has a pass-through default, so an element writes only the verbs it changes.
+public protocol RegistryElement<Record>: Sendable {
+  associatedtype Record: RegistryRecord
+
+  func register(_ record: Record, context: RegistryContext, next: RegistryNext<Record>) async throws -> Record
+
+  func find(
+    _ request: FindRequest<Record>,
+    context: RegistryContext,
+    sink: @escaping FindSink<Record>,
+    next: RegistryNext<Record>
+  ) async throws
+
+  func unregister(_ record: Record, context: RegistryContext, next: RegistryNext<Record>) async throws
+}
+
+extension RegistryElement {
+  public func register(_ record: Record, context: RegistryContext, next: RegistryNext<Record>) async throws -> Record {
+    try await next.register(record, context: context)
+  }
+
+  public func find(
+    _ request: FindRequest<Record>,
+    context: RegistryContext,
+    sink: @escaping FindSink<Record>,
+    next: RegistryNext<Record>
+  ) async throws {
+    try await next.find(request, context: context, sink: sink)
+  }
+
+  public func unregister(_ record: Record, context: RegistryContext, next: RegistryNext<Record>) async throws {
+    try await next.unregister(record, context: context)
+  }
+}

@@ -1,0 +1,28 @@
+internal import Foundation
+internal import NSMCore
+
+/// Rejects bad input with INVALID_ARGUMENT before anything downstream sees it.
+public struct ValidateElement<Record: RegistryRecord>: RegistryElement {
+  public init() {}
+
+  public func register(_ record: Record, context: RegistryContext, next: RegistryNext<Record>) async throws -> Record {
+    try Record.validateForRegister(record, now: context.now)
+    return try await next.register(record, context: context)
+  }
+
+  public func find(
+    _ request: FindRequest<Record>,
+    context: RegistryContext,
+    sink: @escaping FindSink<Record>,
+    next: RegistryNext<Record>
+  ) async throws {
+    try Record.validateQuery(request.query)
+    try await next.find(request, context: context, sink: sink)
+  }
+
+  public func unregister(_ record: Record, context: RegistryContext, next: RegistryNext<Record>) async throws {
+    let field = Record.kind.replacingOccurrences(of: " ", with: "_") + ".name"
+    try NameRules.validate(record.name, field: field)
+    try await next.unregister(record, context: context)
+  }
+}

@@ -1,0 +1,34 @@
+public import Logging
+public import ServiceLifecycle
+internal import Foundation
+
+/// Removes endpoint registrations whose lease has run out; the store tells their watchers.
+public struct ExpiryReaper<Store: RecordStore>: Service {
+  let store: Store
+  let interval: Duration
+  let logger: Logger
+
+  public init(store: Store, interval: Duration, logger: Logger) {
+    self.store = store
+    self.interval = interval
+    self.logger = logger
+  }
+
+  public func run() async throws {
+    await cancelWhenGracefulShutdown {
+      while !Task.isCancelled {
+        do {
+          try await Task.sleep(for: interval)
+          for record in try await store.removeExpired(now: Date()) {
+            logger.info("expired \(record.label)")
+          }
+        } catch is CancellationError {
+          return
+        } catch {
+          // A failing store must not stop expiry for good: log and try on the next tick.
+          logger.error("expiry check failed: \(error)")
+        }
+      }
+    }
+  }
+}

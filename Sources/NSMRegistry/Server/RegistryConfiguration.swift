@@ -1,0 +1,22 @@
+public import NSMCore
+
+/// How `nsm registry` runs; every field has a flag and an environment variable (README).
+public struct RegistryConfiguration: Sendable {
+  /// Where the gRPC server listens (`NSM_LISTEN_ON`).
+  public var listen: ServiceAddress = .tcp(host: "127.0.0.1", port: 5002)
+  /// The domain this registry serves (`NSM_DOMAIN`).
+  public var domain = "cluster.local"
+  /// The longest lease an endpoint registration gets (`NSM_EXPIRE_PERIOD`).
+  public var expirePeriod: Duration = .seconds(60)
+  /// Events a watcher may fall behind before its stream ends with RESOURCE_EXHAUSTED
+  /// (`NSM_WATCH_BUFFER`).
+  public var watchBufferSize = 1024
+  /// How often expired endpoints are looked for. Expiry is exact to within this interval.
+  public var reapInterval: Duration = .milliseconds(100)
+  /// The largest request the transport reads; larger ones end with RESOURCE_EXHAUSTED before
+  /// reaching the registry. Records above ``Limits/maxRecordBytes`` but under this get a
+  /// precise INVALID_ARGUMENT.
+  public var maxRequestBytes = 4 * 1024 * 1024
+
+  public init() {}
+}

@@ -1,0 +1,114 @@
+internal import GRPCCore
+internal import GRPCNIOTransportHTTP2
+public import Logging
+public import NSMAPI
+public import NSMCore
+public import ServiceLifecycle
+internal import Foundation
+
+/// A domain registry: both NSM registry services on one gRPC server, over the given stores.
+///
+/// It is the `Service` that serves gRPC; ``services`` adds what runs beside it (expiry).
+/// On graceful shutdown open watch streams end cleanly (status OK), in-flight calls finish,
+/// and `run()` returns.
+public final class RegistryServer<NSStore: RecordStore, NSEStore: RecordStore>: Service
+where NSStore.Record == Registry_NetworkService, NSEStore.Record == Registry_NetworkServiceEndpoint {
+  public let configuration: RegistryConfiguration
+  public let networkServices: NSStore
+  public let endpoints: NSEStore
+  private let server: GRPCServer<HTTP2ServerTransport.Posix>
+  private let transport: HTTP2ServerTransport.Posix
+  private let streams = ActiveStreams()
+  private let logger: Logger
+
+  public init(
+    configuration: RegistryConfiguration,
+    networkServices: NSStore,
+    endpoints: NSEStore,
+    logger: Logger
+  ) throws {
+    self.configuration = configuration
+    self.networkServices = networkServices
+    self.endpoints = endpoints
+    self.logger = logger
+
+    let nsChain = RegistryChain<Registry_NetworkService>([
+      ValidateElement(),
+      DefaultPayloadElement(),
+      StoreElement(store: networkServices, watchBufferSize: configuration.watchBufferSize),
+    ])
+    let nseChain = RegistryChain<Registry_NetworkServiceEndpoint>([
+      ValidateElement(),
+      RegistrationTimeElement(),
+      ExpireElement(period: configuration.expirePeriod),
+      StoreElement(store: endpoints, watchBufferSize: configuration.watchBufferSize),
+    ])
+
+    if case .unix(let path) = configuration.listen {
+      // A socket file left by a previous run would make the bind fail.
+      try? FileManager.default.removeItem(atPath: path)
+    }
+    var transportConfig = HTTP2ServerTransport.Posix.Config.defaults
+    transportConfig.rpc.maxRequestPayloadSize = configuration.maxRequestBytes
+    transport = HTTP2ServerTransport.Posix(
+      address: try configuration.listen.bindAddress(),
+      transportSecurity: .plaintext,
+      config: transportConfig
+    )
+    server = GRPCServer(
+      transport: transport,
+      services: [
+        NetworkServiceRegistryService(
+          core: RegistryService(chain: nsChain, streams: streams, logger: logger)
+        ),
+        EndpointRegistryService(
+          core: RegistryService(chain: nseChain, streams: streams, logger: logger)
+        ),
+      ]
+    )
+  }
+
+  /// Everything a registry process runs, in start order; a `ServiceGroup` stops them in
+  /// reverse, so the server drains before expiry stops.
+  public var services: [any Service] {
+    [ExpiryReaper(store: endpoints, interval: configuration.reapInterval, logger: logger), self]
+  }
+
+  /// The address the server listens on, once it does (resolves port 0).
+  public var listeningAddress: ServiceAddress {
+    get async throws {
+      let address = try await transport.listeningAddress
+      guard let converted = ServiceAddress(address) else {
+        throw NSMError(.internal, "unsupported listening address \(address)")
+      }
+      return converted
+    }
+  }
+
+  /// Open watch streams; tests use it to see that cancellation frees them.
+  public var openStreamCount: Int { streams.count }
+
+  public func run() async throws {
+    let server = self.server
+    let streams = self.streams
+    let logger = self.logger
+    try await withGracefulShutdownHandler {
+      try await withThrowingDiscardingTaskGroup { group in
+        group.addTask { try await server.serve() }
+        let address = try await self.listeningAddress
+        logger.info(
+          "registry listening",
+          metadata: [
+            "address": "\(address)", "domain": "\(self.configuration.domain)",
+            "expire-period": "\(GoDuration.format(self.configuration.expirePeriod))",
+          ]
+        )
+      }
+      logger.info("registry stopped")
+    } onGracefulShutdown: {
+      logger.info("registry shutting down: closing watch streams, finishing in-flight calls")
+      streams.closeAll()
+      server.beginGracefulShutdown()
+    }
+  }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import GRPCCore
+import NSMAPI
+import NSMCore
+import NSMRegistry
+import NSMTesting
+import SwiftProtobuf
+import Testing
+
+/// Every bad input gets INVALID_ARGUMENT naming the field, and leaves the store as it was.
+@Suite("Bad input is refused and changes nothing", .timeLimit(.minutes(1)))
+struct ValidationTests {
+  struct Bad<Record: Sendable>: Sendable, CustomTestStringConvertible {
+    let title: String
+    let record: Record
+    let mentions: String
+    var testDescription: String { title }
+  }
+
+  static let existing = Fixtures.endpoint("nse-1", services: ["ns-1"])
+
+  static let badEndpoints: [Bad<Registry_NetworkServiceEndpoint>] = [
+    Bad(title: "empty name", record: Fixtures.endpoint(""), mentions: "network_service_endpoint.name"),
+    Bad(title: "name with a space", record: Fixtures.endpoint("nse 1"), mentions: "network_service_endpoint.name"),
+    Bad(title: "name with two @", record: Fixtures.endpoint("nse@a@b"), mentions: "more than one '@'"),
+    Bad(title: "name with a bad domain", record: Fixtures.endpoint("nse@bad_domain!"), mentions: "network_service_endpoint.name"),
+    Bad(title: "name too long", record: Fixtures.endpoint(String(repeating: "n", count: 254)), mentions: "limit is 253"),
+    Bad(title: "bad service name", record: Fixtures.endpoint("nse-1", services: ["ns/1"]), mentions: "network_service_names[0]"),
+    Bad(
+      title: "label key too long",
+      record: Fixtures.endpoint("nse-1", labels: ["ns-1": [String(repeating: "k", count: 254): "v"]]),
+      mentions: "network_service_labels[ns-1]"
+    ),
+    Bad(
+      title: "label value too long",
+      record: Fixtures.endpoint("nse-1", labels: ["ns-1": ["k": String(repeating: "v", count: 1025)]]),
+      mentions: "network_service_labels[ns-1][k]"
+    ),
+    Bad(
+      title: "too many labels",
+      record: Fixtures.endpoint("nse-1", labels: ["ns-1": Dictionary(uniqueKeysWithValues: (0..<65).map { ("k\($0)", "v") })]),
+      mentions: "limit is 64"
+    ),
+    Bad(title: "expiration in the past", record: Fixtures.endpoint("nse-1", expiresIn: -5), mentions: "expiration_time"),
+    Bad(
+      title: "message over the size limit",
+      record: Fixtures.endpoint(
+        "nse-1",
+        services: ["ns-1", "ns-2"],
+        labels: [
+          "ns-1": Dictionary(uniqueKeysWithValues: (0..<40).map { ("k\($0)", String(repeating: "v", count: 1000)) }),
+          "ns-2": Dictionary(uniqueKeysWithValues: (0..<40).map { ("k\($0)", String(repeating: "w", count: 1000)) }),
+        ]
+      ),
+      mentions: "limit is 65536"
+    ),
+  ]
+
+  @Test(arguments: badEndpoints)
+  func badEndpoint(_ bad: Bad<Registry_NetworkServiceEndpoint>) async throws {
+    try await TestRegistry.run { registry in
+      try await registry.withClient { client in
+        let stored = try await client.register(Self.existing)
+        let message = await expectStatus(.invalidArgument) { _ = try await client.register(bad.record) }
+        #expect(message.contains(bad.mentions), "message: \(message)")
+        #expect(try await client.find(Registry_NetworkServiceEndpoint()) == [stored])
+      }
+    }
+  }
+
+  static let badServices: [Bad<Registry_NetworkService>] = [
+    Bad(title: "empty name", record: Fixtures.service(""), mentions: "network_service.name"),
+    Bad(title: "control character", record: Fixtures.service("ns\u{7}"), mentions: "U+0007"),
+    Bad(title: "unknown payload", record: Fixtures.service("ns-1", payload: "L2"), mentions: "network_service.payload"),
+    Bad(
+      title: "selector label key empty",
+      record: .with {
+        $0.name = "ns-1"
+        $0.matches = [.with { $0.sourceSelector = ["": "x"] }]
+      },
+      mentions: "matches[0].source_selector"
+    ),
+    Bad(
+      title: "destination selector value too long",
+      record: .with {
+        $0.name = "ns-1"
+        $0.matches = [.with { $0.routes = [.with { $0.destinationSelector = ["k": String(repeating: "v", count: 2000)] }] }]
+      },
+      mentions: "matches[0].routes[0].destination_selector"
+    ),
+  ]
+
+  @Test(arguments: badServices)
+  func badNetworkService(_ bad: Bad<Registry_NetworkService>) async throws {
+    try await TestRegistry.run { registry in
+      try await registry.withClient { client in
+        let stored = try await client.register(Fixtures.service("ns-1", payload: "ETHERNET"))
+        let message = await expectStatus(.invalidArgument) { _ = try await client.register(bad.record) }
+        #expect(message.contains(bad.mentions), "message: \(message)")
+        #expect(try await client.find(Registry_NetworkService()) == [stored])
+      }
+    }
+  }
+
+  @Test func unregisterWithoutANameIsRefused() async throws {
+    try await TestRegistry.run { registry in
+      try await registry.withClient { client in
+        _ = try await client.register(Self.existing)
+        await expectStatus(.invalidArgument) { try await client.unregister(Fixtures.endpoint("")) }
+        await expectStatus(.invalidArgument) { try await client.unregister(Fixtures.service("")) }
+        #expect(registry.endpoints.count == 1)
+      }
+    }
+  }
+
+  /// Above the transport's frame limit the request never reaches the registry: the transport
+  /// resets the stream, which the client reports as UNAVAILABLE.
+  @Test func oversizedFrameIsRefusedByTheTransport() async throws {
+    try await TestRegistry.run { configuration in
+      configuration.maxRequestBytes = 128 * 1024
+    } _: { registry in
+      try await registry.withClient { client in
+        let huge = Fixtures.endpoint("nse-1", url: String(repeating: "u", count: 200 * 1024))
+        await expectStatus(.unavailable) { _ = try await client.register(huge) }
+        #expect(registry.endpoints.count == 0)
+        // The connection stays usable.
+        _ = try await client.register(Self.existing)
+        #expect(registry.endpoints.count == 1)
+      }
+    }
+  }
+}
