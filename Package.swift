@@ -115,7 +115,7 @@ let package = Package(
     .testTarget(
       name: "NSMCLITests",
       dependencies: [
-        "NSMCLI", "NSMRegistry", "NSMCore", "NSMAPI", "NSMTesting",
+        "NSMCLI", "NSMRegistry", "NSMCore", "NSMAPI", "NSMTesting", "nsm",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
       ],
       swiftSettings: strictSettings

@@ -26,10 +26,10 @@ public struct ResourceLoader {
   public static func load(_ text: String, source: String) throws -> Loaded {
     var loader = ResourceLoader(source: source)
     var resources: [Resource] = []
-    let documents: YamlSequence<Node>
     do {
-      documents = try Yams.compose_all(yaml: text)
-      for document in documents {
+      // The parser, not `compose_all`: its lazy sequence ends quietly on a syntax error.
+      let parser = try Parser(yaml: text)
+      while let document = try parser.nextRoot() {
         if document.null != nil { continue }
         resources.append(try loader.resource(document))
       }

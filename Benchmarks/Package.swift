@@ -1,0 +1,37 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// A separate package so that benchmarking never touches the main package's build folder or
+// dependency graph: it depends on swift-nsm by path, with the same dependency versions.
+let package = Package(
+  name: "swift-nsm-benchmarks",
+  platforms: [.macOS(.v15)],
+  dependencies: [
+    .package(name: "swift-nsm", path: ".."),
+    .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+    .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+    .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+    .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0", traits: []),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+  ],
+  targets: [
+    .executableTarget(
+      name: "registry-bench",
+      dependencies: [
+        .product(name: "NSMRegistry", package: "swift-nsm"),
+        .product(name: "NSMAPI", package: "swift-nsm"),
+        .product(name: "NSMCore", package: "swift-nsm"),
+        .product(name: "NSMTesting", package: "swift-nsm"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: [
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("InternalImportsByDefault"),
+      ]
+    )
+  ]
+)

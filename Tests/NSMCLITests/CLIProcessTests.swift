@@ -1,0 +1,186 @@
+import Foundation
+import NSMAPI
+import NSMCLI
+import NSMCore
+import NSMRegistry
+import NSMTesting
+import Testing
+
+/// `nsm` as a person runs it, against a registry on a loopback port.
+@Suite("nsm apply / get / delete / registry", .timeLimit(.minutes(2)))
+struct CLIProcessTests {
+  static let exampleFiles = [
+    "simple-network-service.yaml", "composition.yaml", "selective-composition.yaml",
+    "topology-aware-selection.yaml", "scale-from-zero.yaml",
+  ].map { ExampleLoadingTests.examples.appendingPathComponent($0).path }
+
+  @Test func examplesRoundTripThroughApplyAndGetYAML() async throws {
+    try await TestRegistry.run { registry in
+      let url = registry.address.description
+      for file in Self.exampleFiles {
+        let applied = try await NSMProcess.run(["apply", "-f", file, "--registry", url])
+        #expect(applied.status == 0, "\(file): \(applied.stderr)")
+        #expect(applied.stdout.contains(" applied"))
+      }
+      let stored = try await registry.withClient { try await $0.find(Registry_NetworkService()) }
+      // Two examples share the name local-vl3@marketing.example.com: the later one wins.
+      #expect(stored.count == 4)
+
+      let listed = try await NSMProcess.run(["get", "ns", "-o", "yaml", "--registry", url])
+      #expect(listed.status == 0, "\(listed.stderr)")
+      let reloaded = try ResourceLoader.load(listed.stdout, source: "get output")
+      #expect(reloaded.warnings.isEmpty)
+      #expect(reloaded.resources == stored.map(Resource.networkService))
+
+      // Applying what get printed changes nothing.
+      let again = try await NSMProcess.run(["apply", "-f", "-", "--registry", url], stdin: listed.stdout)
+      #expect(again.status == 0, "\(again.stderr)")
+      #expect(try await registry.withClient { try await $0.find(Registry_NetworkService()) } == stored)
+    }
+  }
+
+  @Test func endpointsJSONAndTable() async throws {
+    try await TestRegistry.run { registry in
+      let url = registry.address.description
+      let document = """
+        apiVersion: networkservicemesh.io/v1
+        kind: NetworkServiceEndpoint
+        metadata:
+          name: nse-1
+        spec:
+          network_service_names: [simple-network-service]
+          network_service_labels:
+            simple-network-service:
+              labels: {nodeName: node-1}
+          url: tcp://10.0.0.1:5001
+        """
+      let applied = try await NSMProcess.run(["apply", "-f", "-", "--registry", url], stdin: document)
+      #expect(applied.status == 0, "\(applied.stderr)")
+      #expect(applied.stdout == "networkserviceendpoint/nse-1 applied")
+
+      let json = try await NSMProcess.run(["get", "nse", "nse-1", "-o", "json", "--registry", url])
+      #expect(json.status == 0)
+      let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+      #expect(object["kind"] as? String == "NetworkServiceEndpoint")
+      let spec = try #require(object["spec"] as? [String: Any])
+      #expect(spec["url"] as? String == "tcp://10.0.0.1:5001")
+      #expect(spec["expiration_time"] != nil, "the registry set the lease")
+
+      let table = try await NSMProcess.run(["get", "nse", "--registry", url])
+      let lines = table.stdout.split(separator: "\n")
+      #expect(lines.first?.hasPrefix("NAME") == true)
+      #expect(lines.count == 2)
+      #expect(lines.last?.contains("tcp://10.0.0.1:5001") == true)
+
+      let deleted = try await NSMProcess.run(["delete", "nse", "nse-1", "--registry", url])
+      #expect(deleted.status == 0)
+      #expect(registry.endpoints.count == 0)
+    }
+  }
+
+  @Test func serverErrorsArePrintedAndExitNonZero() async throws {
+    try await TestRegistry.run { registry in
+      let url = registry.address.description
+      let bad = """
+        apiVersion: networkservicemesh.io/v1
+        kind: NetworkService
+        metadata: {name: good}
+        ---
+        apiVersion: networkservicemesh.io/v1
+        kind: NetworkService
+        metadata: {name: bad}
+        spec: {payload: L2}
+        """
+      let result = try await NSMProcess.run(["apply", "-f", "-", "--registry", url], stdin: bad)
+      #expect(result.status != 0)
+      #expect(result.stderr.contains("network_service.payload 'L2' is not one of IP, ETHERNET"))
+      #expect(result.stderr.contains("invalid argument") || result.stderr.contains("invalidArgument"))
+      // The good document before it was still applied.
+      #expect(registry.networkServices.count == 1)
+
+      let missing = try await NSMProcess.run(["get", "ns", "nope", "--registry", url])
+      #expect(missing.status != 0)
+      #expect(missing.stderr.contains("networkservice 'nope' not found"))
+
+      let unreadable = try await NSMProcess.run(["apply", "-f", "/nonexistent.yaml", "--registry", url])
+      #expect(unreadable.status != 0)
+      #expect(unreadable.stderr.contains("cannot read /nonexistent.yaml"))
+    }
+  }
+
+  @Test func registryURLFromTheEnvironment() async throws {
+    try await TestRegistry.run { registry in
+      let result = try await NSMProcess.run(
+        ["get", "ns", "-o", "json"],
+        environment: ["NSM_REGISTRY_URL": registry.address.description]
+      )
+      #expect(result.status == 0, "\(result.stderr)")
+      #expect(result.stdout.contains("\"kind\" : \"List\""))
+    }
+  }
+
+  @Test func unreachableRegistryIsAnError() async throws {
+    let result = try await NSMProcess.run(["get", "ns", "--registry", "tcp://127.0.0.1:1"])
+    #expect(result.status != 0)
+    #expect(result.stderr.contains("error:"))
+  }
+
+  @Test func getWatchPrintsInitialStateThenChanges() async throws {
+    try await TestRegistry.run { registry in
+      try await registry.withClient { client in
+        _ = try await client.register(Fixtures.endpoint("nse-1"))
+        let watcher = try NSMProcess.Running(["get", "nse", "--watch", "-o", "json", "--registry", registry.address.description])
+        var lines = watcher.stdoutLines.makeAsyncIterator()
+        let initial = try #require(await lines.next())
+        #expect(initial.hasPrefix("{\"type\":\"UPDATE\""))
+        #expect(initial.contains("\"nse-1\""))
+
+        _ = try await client.register(Fixtures.endpoint("nse-2"))
+        let added = try #require(await lines.next())
+        #expect(added.contains("\"UPDATE\"") && added.contains("\"nse-2\""))
+
+        try await client.unregister(Fixtures.endpoint("nse-1"))
+        let deleted = try #require(await lines.next())
+        #expect(deleted.contains("\"DELETE\"") && deleted.contains("\"nse-1\""))
+
+        watcher.signal(SIGTERM)
+        _ = await watcher.waitForExit()
+      }
+    }
+  }
+
+  /// SIGTERM: open watch streams end cleanly, in-flight calls finish, the exit code is 0.
+  @Test func registryShutsDownGracefullyOnSIGTERM() async throws {
+    let registry = try NSMProcess.Running(["registry", "--listen", "tcp://127.0.0.1:0", "--log-level", "info"])
+    var logs = registry.stderrLines.makeAsyncIterator()
+    var address: ServiceAddress?
+    while address == nil, let line = await logs.next() {
+      if let range = line.range(of: "address=") {
+        let text = line[range.upperBound...].prefix { $0 != " " }
+        address = try ServiceAddress(parsing: String(text))
+      }
+    }
+    let listening = try #require(address, "the registry logs the address it listens on")
+
+    try await RegistryClient.with(address: listening) { client in
+      _ = try await client.register(Fixtures.endpoint("nse-1"))
+      try await client.watch(Registry_NetworkServiceEndpoint()) { events in
+        let first = try await events.next()
+        #expect(first?.networkServiceEndpoint.name == "nse-1")
+        registry.signal(SIGTERM)
+        let end = try await events.next()
+        #expect(end == nil, "the watch ends with status OK")
+      }
+    }
+    #expect(await registry.waitForExit() == 0)
+  }
+
+  @Test func badFlagsAreRefusedBeforeStarting() async throws {
+    let result = try await NSMProcess.run(["registry", "--expire-period", "soon"])
+    #expect(result.status != 0)
+    #expect(result.stderr.contains("--expire-period / NSM_EXPIRE_PERIOD"))
+    let env = try await NSMProcess.run(["registry"], environment: ["NSM_LISTEN_ON": "tcp://example.com:5002"])
+    #expect(env.status != 0)
+    #expect(env.stderr.contains("NSM_LISTEN_ON"))
+  }
+}
