@@ -1,5 +1,5 @@
-internal import Logging
 public import GRPCNIOTransportHTTP2
+internal import Logging
 public import NSMAPI
 public import NSMCore
 public import NSMRegistry

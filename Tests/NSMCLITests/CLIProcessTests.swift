@@ -94,7 +94,7 @@ struct CLIProcessTests {
       let result = try await NSMProcess.run(["apply", "-f", "-", "--registry", url], stdin: bad)
       #expect(result.status != 0)
       #expect(result.stderr.contains("network_service.payload 'L2' is not one of IP, ETHERNET"))
-      #expect(result.stderr.contains("invalid argument") || result.stderr.contains("invalidArgument"))
+      #expect(result.stderr.contains("[INVALID_ARGUMENT]"))
       // The good document before it was still applied.
       #expect(registry.networkServices.count == 1)
 
@@ -129,7 +129,9 @@ struct CLIProcessTests {
     try await TestRegistry.run { registry in
       try await registry.withClient { client in
         _ = try await client.register(Fixtures.endpoint("nse-1"))
-        let watcher = try NSMProcess.Running(["get", "nse", "--watch", "-o", "json", "--registry", registry.address.description])
+        let watcher = try NSMProcess.Running([
+          "get", "nse", "--watch", "-o", "json", "--registry", registry.address.description,
+        ])
         var lines = watcher.stdoutLines.makeAsyncIterator()
         let initial = try #require(await lines.next())
         #expect(initial.hasPrefix("{\"type\":\"UPDATE\""))

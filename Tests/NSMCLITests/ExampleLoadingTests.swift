@@ -24,7 +24,12 @@ struct ExampleLoadingTests {
 
   @Test func simpleNetworkService() throws {
     let loaded = try Self.load("simple-network-service.yaml")
-    #expect(try Self.service(loaded) == .with { $0.name = "simple-network-service"; $0.payload = "IP" })
+    #expect(
+      try Self.service(loaded)
+        == .with {
+          $0.name = "simple-network-service"; $0.payload = "IP"
+        }
+    )
     #expect(loaded.warnings.isEmpty)
   }
 
@@ -137,7 +142,8 @@ struct ExampleLoadingTests {
     ),
     BadDocument(
       title: "bad time",
-      yaml: "apiVersion: networkservicemesh.io/v1\nkind: NetworkServiceEndpoint\nmetadata: {name: a}\nspec: {expiration_time: soon}\n",
+      yaml:
+        "apiVersion: networkservicemesh.io/v1\nkind: NetworkServiceEndpoint\nmetadata: {name: a}\nspec: {expiration_time: soon}\n",
       message: "spec.expiration_time 'soon' is not an RFC 3339 time"
     ),
     BadDocument(title: "not YAML", yaml: "a: [b\n", message: "f.yaml: not valid YAML or JSON"),

@@ -18,7 +18,9 @@ struct NSMProcess: Sendable {
   }
 
   /// Runs `nsm arguments` to completion.
-  static func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) async throws -> Result {
+  static func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) async throws
+    -> Result
+  {
     let running = try Running(arguments, environment: environment, stdin: stdin)
     return await running.wait()
   }
@@ -43,7 +45,9 @@ struct NSMProcess: Sendable {
       process.standardInput = input
       let (finished, finishedContinuation) = AsyncStream<Int32>.makeStream()
       self.finished = finished
-      process.terminationHandler = { finishedContinuation.yield($0.terminationStatus); finishedContinuation.finish() }
+      process.terminationHandler = {
+        finishedContinuation.yield($0.terminationStatus); finishedContinuation.finish()
+      }
       self.process = process
       stdoutLines = Self.lines(of: out.fileHandleForReading)
       stderrLines = Self.lines(of: err.fileHandleForReading)

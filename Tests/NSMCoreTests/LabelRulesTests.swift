@@ -48,24 +48,28 @@ struct LabelRulesTests {
     .init(
       "maxLabels + 1 labels",
       labels(count: Limits.maxLabels + 1),
-      mentions: "has 65 labels", "limit is 64"
+      mentions: "has 65 labels",
+      "limit is 64"
     ),
     .init("empty key", ["": "v"], mentions: "empty label key"),
     .init("empty key with empty value", ["": ""], mentions: "empty label key"),
     .init(
       "key over maxLabelKeyBytes",
       [string(ofBytes: Limits.maxLabelKeyBytes + 1): "v"],
-      mentions: "254 bytes", "limit is 253"
+      mentions: "254 bytes",
+      "limit is 253"
     ),
     .init(
       "multi-byte key over the byte limit",
       [string(ofBytes: 254, repeating: "ü"): "v"],
-      mentions: "254 bytes", "limit is 253"
+      mentions: "254 bytes",
+      "limit is 253"
     ),
     .init(
       "value over maxLabelValueBytes",
       ["k": string(ofBytes: Limits.maxLabelValueBytes + 1)],
-      mentions: "[k] value is 1025 bytes", "limit is 1024"
+      mentions: "[k] value is 1025 bytes",
+      "limit is 1024"
     ),
     .init(
       "multi-byte value over the byte limit",

@@ -194,7 +194,9 @@ struct QueryMatchingTests {
     },
     .init("empty labels for a service with none", true) { $0.networkServiceLabels = labels(["ns-b": [:]]) },
     .init("empty labels for a service with some", true) { $0.networkServiceLabels = labels(["ns-a": [:]]) },
-    .init("empty labels for an absent service (upstream: no match)", false) { $0.networkServiceLabels = labels(["ns-c": [:]]) },
+    .init("empty labels for an absent service (upstream: no match)", false) {
+      $0.networkServiceLabels = labels(["ns-c": [:]])
+    },
     .init("labels for an absent service", false) {
       $0.networkServiceLabels = labels(["ns-c": ["app": "server"]])
     },

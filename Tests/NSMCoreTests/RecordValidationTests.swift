@@ -83,7 +83,8 @@ struct RecordValidationTests {
     },
     .init(
       "empty source selector key",
-      mentions: "network_service.matches[1].source_selector", "empty label key"
+      mentions: "network_service.matches[1].source_selector",
+      "empty label key"
     ) {
       $0.matches[1].sourceSelector = ["": "x"]
     },
@@ -188,13 +189,15 @@ struct RecordValidationTests {
     .init("name with slash", mentions: "network_service_endpoint.name", "'/'") { $0.name = "ns/nse" },
     .init(
       "expiration in the past",
-      mentions: "network_service_endpoint.expiration_time", "is not in the future"
+      mentions: "network_service_endpoint.expiration_time",
+      "is not in the future"
     ) {
       $0.expirationTime = Google_Protobuf_Timestamp(date: now.addingTimeInterval(-1))
     },
     .init(
       "expiration exactly now",
-      mentions: "network_service_endpoint.expiration_time", "is not in the future"
+      mentions: "network_service_endpoint.expiration_time",
+      "is not in the future"
     ) {
       $0.expirationTime = Google_Protobuf_Timestamp(date: now)
     },

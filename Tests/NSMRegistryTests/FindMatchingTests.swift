@@ -15,8 +15,18 @@ struct FindMatchingTests {
   }
 
   static let endpoints: [Registry_NetworkServiceEndpoint] = [
-    Fixtures.endpoint("nse-1", services: ["ns-a"], labels: ["ns-a": ["app": "fw", "zone": "z1"]], url: "tcp://10.0.0.1:5001"),
-    Fixtures.endpoint("nse-10", services: ["ns-a", "ns-b"], labels: ["ns-a": ["app": "fw"]], url: "tcp://10.0.0.10:5001"),
+    Fixtures.endpoint(
+      "nse-1",
+      services: ["ns-a"],
+      labels: ["ns-a": ["app": "fw", "zone": "z1"]],
+      url: "tcp://10.0.0.1:5001"
+    ),
+    Fixtures.endpoint(
+      "nse-10",
+      services: ["ns-a", "ns-b"],
+      labels: ["ns-a": ["app": "fw"]],
+      url: "tcp://10.0.0.10:5001"
+    ),
     Fixtures.endpoint("nse-2", services: ["ns-b"], labels: ["ns-b": ["app": "vl3"]], url: "unix:///run/nse-2.sock"),
   ]
 

@@ -23,9 +23,21 @@ struct ValidationTests {
     Bad(title: "empty name", record: Fixtures.endpoint(""), mentions: "network_service_endpoint.name"),
     Bad(title: "name with a space", record: Fixtures.endpoint("nse 1"), mentions: "network_service_endpoint.name"),
     Bad(title: "name with two @", record: Fixtures.endpoint("nse@a@b"), mentions: "more than one '@'"),
-    Bad(title: "name with a bad domain", record: Fixtures.endpoint("nse@bad_domain!"), mentions: "network_service_endpoint.name"),
-    Bad(title: "name too long", record: Fixtures.endpoint(String(repeating: "n", count: 254)), mentions: "limit is 253"),
-    Bad(title: "bad service name", record: Fixtures.endpoint("nse-1", services: ["ns/1"]), mentions: "network_service_names[0]"),
+    Bad(
+      title: "name with a bad domain",
+      record: Fixtures.endpoint("nse@bad_domain!"),
+      mentions: "network_service_endpoint.name"
+    ),
+    Bad(
+      title: "name too long",
+      record: Fixtures.endpoint(String(repeating: "n", count: 254)),
+      mentions: "limit is 253"
+    ),
+    Bad(
+      title: "bad service name",
+      record: Fixtures.endpoint("nse-1", services: ["ns/1"]),
+      mentions: "network_service_names[0]"
+    ),
     Bad(
       title: "label key too long",
       record: Fixtures.endpoint("nse-1", labels: ["ns-1": [String(repeating: "k", count: 254): "v"]]),
@@ -38,10 +50,17 @@ struct ValidationTests {
     ),
     Bad(
       title: "too many labels",
-      record: Fixtures.endpoint("nse-1", labels: ["ns-1": Dictionary(uniqueKeysWithValues: (0..<65).map { ("k\($0)", "v") })]),
+      record: Fixtures.endpoint(
+        "nse-1",
+        labels: ["ns-1": Dictionary(uniqueKeysWithValues: (0..<65).map { ("k\($0)", "v") })]
+      ),
       mentions: "limit is 64"
     ),
-    Bad(title: "expiration in the past", record: Fixtures.endpoint("nse-1", expiresIn: -5), mentions: "expiration_time"),
+    Bad(
+      title: "expiration in the past",
+      record: Fixtures.endpoint("nse-1", expiresIn: -5),
+      mentions: "expiration_time"
+    ),
     Bad(
       title: "message over the size limit",
       record: Fixtures.endpoint(
@@ -84,7 +103,9 @@ struct ValidationTests {
       title: "destination selector value too long",
       record: .with {
         $0.name = "ns-1"
-        $0.matches = [.with { $0.routes = [.with { $0.destinationSelector = ["k": String(repeating: "v", count: 2000)] }] }]
+        $0.matches = [
+          .with { $0.routes = [.with { $0.destinationSelector = ["k": String(repeating: "v", count: 2000)] }] }
+        ]
       },
       mentions: "matches[0].routes[0].destination_selector"
     ),

@@ -28,7 +28,8 @@ struct ApplyCommand: AsyncParsableCommand {
     for file in filename {
       let text: String
       do {
-        text = file == "-"
+        text =
+          file == "-"
           ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
           : try String(contentsOfFile: file, encoding: .utf8)
       } catch {

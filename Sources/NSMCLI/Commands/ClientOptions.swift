@@ -5,7 +5,10 @@ internal import NSMRegistry
 
 /// `--registry`, shared by the operator commands.
 struct ClientOptions: ParsableArguments {
-  @Option(help: "The registry to talk to: tcp://host:port, host:port or unix:///path (env NSM_REGISTRY_URL; default tcp://127.0.0.1:5002).")
+  @Option(
+    help:
+      "The registry to talk to: tcp://host:port, host:port or unix:///path (env NSM_REGISTRY_URL; default tcp://127.0.0.1:5002)."
+  )
   var registry: String?
 
   func address() throws -> ServiceAddress {
@@ -25,9 +28,21 @@ struct ClientOptions: ParsableArguments {
   }
 }
 
-/// The server's message with its status code, as an operator reads it.
+/// The server's message with its status code as gRPC spells it (`INVALID_ARGUMENT`).
 func describe(_ error: RPCError) -> String {
-  "\(error.message) [\(error.code)]"
+  "\(error.message) [\(statusName(error.code))]"
+}
+
+func statusName(_ code: RPCError.Code) -> String {
+  let names: [(RPCError.Code, String)] = [
+    (.cancelled, "CANCELLED"), (.unknown, "UNKNOWN"), (.invalidArgument, "INVALID_ARGUMENT"),
+    (.deadlineExceeded, "DEADLINE_EXCEEDED"), (.notFound, "NOT_FOUND"), (.alreadyExists, "ALREADY_EXISTS"),
+    (.permissionDenied, "PERMISSION_DENIED"), (.resourceExhausted, "RESOURCE_EXHAUSTED"),
+    (.failedPrecondition, "FAILED_PRECONDITION"), (.aborted, "ABORTED"), (.outOfRange, "OUT_OF_RANGE"),
+    (.unimplemented, "UNIMPLEMENTED"), (.internalError, "INTERNAL"), (.unavailable, "UNAVAILABLE"),
+    (.dataLoss, "DATA_LOSS"), (.unauthenticated, "UNAUTHENTICATED"),
+  ]
+  return names.first { $0.0 == code }?.1 ?? "\(code)"
 }
 
 /// The kinds `get` and `delete` take, with kubectl-like short names.

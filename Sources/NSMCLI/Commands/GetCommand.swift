@@ -33,9 +33,13 @@ struct GetCommand: AsyncParsableCommand {
     let resources: [Resource] = try await client.withClient { registry in
       switch kind {
       case .ns:
-        return try await registry.find(Registry_NetworkService.with { $0.name = name ?? "" }).map(Resource.networkService)
+        return try await registry.find(Registry_NetworkService.with { $0.name = name ?? "" }).map(
+          Resource.networkService
+        )
       case .nse:
-        return try await registry.find(Registry_NetworkServiceEndpoint.with { $0.name = name ?? "" }).map(Resource.endpoint)
+        return try await registry.find(Registry_NetworkServiceEndpoint.with { $0.name = name ?? "" }).map(
+          Resource.endpoint
+        )
       }
     }
     if let name, resources.isEmpty {
@@ -98,7 +102,8 @@ struct GetCommand: AsyncParsableCommand {
   }
 
   private func table(_ resources: [Resource], events: [String]?) -> String {
-    let header = (events == nil ? [] : ["EVENT"])
+    let header =
+      (events == nil ? [] : ["EVENT"])
       + (kind == .ns ? ResourceTable.networkServiceHeader : ResourceTable.endpointHeader)
     let rows = resources.enumerated().map { index, resource -> [String] in
       let cells: [String]

@@ -21,7 +21,10 @@ struct RegistryCommand: AsyncParsableCommand {
   @Option(help: "Longest lease of an endpoint registration, e.g. 1m, 90s (env NSM_EXPIRE_PERIOD; default 1m).")
   var expirePeriod: String?
 
-  @Option(help: "Events a watcher may fall behind before its stream ends with RESOURCE_EXHAUSTED (env NSM_WATCH_BUFFER; default 1024).")
+  @Option(
+    help:
+      "Events a watcher may fall behind before its stream ends with RESOURCE_EXHAUSTED (env NSM_WATCH_BUFFER; default 1024)."
+  )
   var watchBuffer: String?
 
   @Option(help: "trace, debug, info, warn, error (env NSM_LOG_LEVEL; default info).")
@@ -60,9 +63,10 @@ struct RegistryCommand: AsyncParsableCommand {
 
   func run() async throws {
     let configuration = try makeConfiguration()
-    let level = try setting(logLevel, env: "NSM_LOG_LEVEL").map {
-      try parseSetting($0, flag: "log-level", env: "NSM_LOG_LEVEL", parseLogLevel)
-    } ?? .info
+    let level =
+      try setting(logLevel, env: "NSM_LOG_LEVEL").map {
+        try parseSetting($0, flag: "log-level", env: "NSM_LOG_LEVEL", parseLogLevel)
+      } ?? .info
     LoggingSystem.bootstrap { label in
       var handler = StreamLogHandler.standardError(label: label)
       handler.logLevel = level

@@ -1,5 +1,5 @@
-internal import NSMAPI
 internal import Foundation
+internal import NSMAPI
 internal import SwiftProtobuf
 internal import Yams
 
@@ -119,7 +119,10 @@ public struct ResourceLoader {
       try rejectUnknown(metadataFields, known: ["labels"], at: "\(path).metadata")
       match.metadata = .with { _ in }
       if let labelsNode = metadataFields["labels"] {
-        match.metadata.labels = try labels(try mapping(labelsNode, at: "\(path).metadata.labels"), at: "\(path).metadata.labels")
+        match.metadata.labels = try labels(
+          try mapping(labelsNode, at: "\(path).metadata.labels"),
+          at: "\(path).metadata.labels"
+        )
       }
     }
     return match
@@ -130,7 +133,10 @@ public struct ResourceLoader {
     try rejectUnknown(fields, known: ["destinationselector", "weight"], at: path)
     var destination = Registry_Destination()
     if let selector = fields["destinationselector"] {
-      destination.destinationSelector = try labels(try mapping(selector, at: "\(path).destination_selector"), at: "\(path).destination_selector")
+      destination.destinationSelector = try labels(
+        try mapping(selector, at: "\(path).destination_selector"),
+        at: "\(path).destination_selector"
+      )
     }
     if let weight = fields["weight"] {
       guard let value = weight.int, let unsigned = UInt32(exactly: value) else {
@@ -158,7 +164,8 @@ public struct ResourceLoader {
         let path = "spec.network_service_labels.\(service)"
         let entry = try mapping(value, at: path)
         try rejectUnknown(entry, known: ["labels"], at: path)
-        let serviceLabels = try entry["labels"].map { try labels(try mapping($0, at: "\(path).labels"), at: "\(path).labels") } ?? [:]
+        let serviceLabels =
+          try entry["labels"].map { try labels(try mapping($0, at: "\(path).labels"), at: "\(path).labels") } ?? [:]
         nse.networkServiceLabels[service] = .with { $0.labels = serviceLabels }
       }
     }

@@ -38,7 +38,9 @@ public enum ServiceAddress: Hashable, Sendable, CustomStringConvertible {
         throw .invalidArgument("address '\(text)' has an empty IPv6 literal")
       }
     }
-    if bareHost.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control }) {
+    if bareHost.unicodeScalars.contains(where: {
+      $0.properties.isWhitespace || $0.properties.generalCategory == .control
+    }) {
       throw .invalidArgument("address '\(text)' has whitespace in its host")
     }
     self = .tcp(host: bareHost, port: port)

@@ -57,7 +57,9 @@ public enum RecordValidation {
         "network_service_endpoint.url is \(nse.url.utf8.count) bytes; the limit is \(Limits.maxURLBytes)"
       )
     }
-    if nse.url.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control }) {
+    if nse.url.unicodeScalars.contains(where: {
+      $0.properties.isWhitespace || $0.properties.generalCategory == .control
+    }) {
       throw .invalidArgument("network_service_endpoint.url contains whitespace or a control character")
     }
     if nse.hasExpirationTime {
@@ -83,7 +85,8 @@ public enum RecordValidation {
 
   /// A Find query: a template whose empty fields are wildcards. Only its size is limited, and
   /// a non-empty name must be valid (an invalid name could never match anything).
-  public static func validateQuery(_ template: some SwiftProtobuf.Message, name: String, kind: String) throws(NSMError) {
+  public static func validateQuery(_ template: some SwiftProtobuf.Message, name: String, kind: String) throws(NSMError)
+  {
     try checkSize(template, kind: kind + " query")
     if !name.isEmpty {
       try NameRules.validate(name, field: kind.replacingOccurrences(of: " ", with: "_") + ".name")

@@ -1,6 +1,6 @@
+internal import Foundation
 public import Logging
 public import ServiceLifecycle
-internal import Foundation
 
 /// Removes endpoint registrations whose lease has run out; the store tells their watchers.
 public struct ExpiryReaper<Store: RecordStore>: Service {

@@ -1,10 +1,10 @@
+internal import Foundation
 internal import GRPCCore
 internal import GRPCNIOTransportHTTP2
 public import Logging
 public import NSMAPI
 public import NSMCore
 public import ServiceLifecycle
-internal import Foundation
 
 /// A domain registry: both NSM registry services on one gRPC server, over the given stores.
 ///

@@ -1,0 +1,72 @@
+import Foundation
+
+func format(_ value: Double, digits: Int) -> String {
+  guard value.isFinite else { return "n/a" }
+  return String(format: "%.\(digits)f", value)
+}
+
+/// The Markdown printed at the end of a run.
+func report(
+  results: [ScenarioResult],
+  startedAt: Date,
+  plan: Plan,
+  warmup: Duration,
+  clients: Int
+) -> String {
+  #if DEBUG
+    let build = "debug"
+  #else
+    let build = "release"
+  #endif
+  let dateFormatter = ISO8601DateFormatter()
+  let measured: String
+  switch plan {
+  case .duration(let duration): measured = "\(format(duration.seconds, digits: 1)) s per scenario"
+  case .calls(let count): measured = "\(count) calls per client per scenario"
+  }
+  let info = ProcessInfo.processInfo
+
+  var lines: [String] = []
+  lines.append(
+    "registry-bench \(dateFormatter.string(from: startedAt)): \(build) build, "
+      + "\(info.activeProcessorCount) cores, \(info.operatingSystemVersionString); "
+      + "\(clients) clients closed-loop, \(format(warmup.seconds, digits: 1)) s warm-up, \(measured)"
+  )
+  lines.append("")
+  lines.append("| Scenario | NSEs in store | Clients | Calls | ops/s | p50 ms | p99 ms |")
+  lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+  for result in results {
+    lines.append(
+      "| \(result.name) | \(result.storeSize.map(String.init) ?? "-") | \(result.clients) | \(result.calls) "
+        + "| \(format(result.opsPerSecond, digits: 0)) | \(format(result.percentileMilliseconds(0.50), digits: 3)) "
+        + "| \(format(result.percentileMilliseconds(0.99), digits: 3)) |"
+    )
+  }
+
+  let echo = results.first { $0.name.hasPrefix("Echo") }
+  let finds = results.filter { $0.name.hasPrefix("Find") }
+  let register = results.first { $0.name.hasPrefix("Register") }
+
+  func ratio(_ name: String, _ numerator: ScenarioResult?, _ denominator: ScenarioResult?) -> String? {
+    guard let numerator, let denominator else { return nil }
+    let throughput = numerator.opsPerSecond / denominator.opsPerSecond
+    let p50 = numerator.percentileMilliseconds(0.50) / denominator.percentileMilliseconds(0.50)
+    let p99 = numerator.percentileMilliseconds(0.99) / denominator.percentileMilliseconds(0.99)
+    return "| \(name) | \(format(throughput, digits: 2)) | \(format(p50, digits: 2)) | \(format(p99, digits: 2)) |"
+  }
+  func storeLabel(_ result: ScenarioResult?) -> String { result?.storeSize.map { "\($0) NSEs" } ?? "?" }
+
+  lines.append("")
+  lines.append("| Ratio | ops/s | p50 | p99 |")
+  lines.append("| --- | ---: | ---: | ---: |")
+  let small = finds.first
+  let large = finds.count > 1 ? finds[1] : nil
+  let rows = [
+    ratio("Register / echo", register, echo),
+    ratio("Find-by-name (\(storeLabel(small))) / echo", small, echo),
+    ratio("Find-by-name (\(storeLabel(large))) / echo", large, echo),
+    ratio("Find-by-name \(storeLabel(large)) / \(storeLabel(small))", large, small),
+  ]
+  lines += rows.compactMap { $0 }
+  return lines.joined(separator: "\n")
+}
