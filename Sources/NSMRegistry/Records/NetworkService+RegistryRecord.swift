@@ -8,6 +8,8 @@ extension Registry_NetworkService: RegistryRecord {
   public static var kind: String { "network service" }
 
   /// Network Services are not leases: they live until unregistered, as upstream.
+  public var registrant: String { pathIds.first ?? "" }
+
   public var expiration: Date? { nil }
 
   public func carryingOver(from existing: Registry_NetworkService) -> Registry_NetworkService {

@@ -8,6 +8,8 @@ extension Registry_NetworkServiceEndpoint: RegistryRecord {
 
   public static var kind: String { "network service endpoint" }
 
+  public var registrant: String { pathIds.first ?? "" }
+
   public var expiration: Date? { hasExpirationTime ? expirationTime.date : nil }
 
   /// A refresh keeps the time of the first registration.

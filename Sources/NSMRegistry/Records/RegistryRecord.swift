@@ -14,6 +14,10 @@ public protocol RegistryRecord: Sendable, Equatable {
 
   var name: String { get }
 
+  /// The first hop of the path that registered the record (its registrant's SPIFFE ID once
+  /// mTLS is on); "" when the request carries none.
+  var registrant: String { get }
+
   /// When the registration lapses; nil when it never does.
   var expiration: Date? { get }
 

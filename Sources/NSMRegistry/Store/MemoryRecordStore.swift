@@ -8,47 +8,23 @@ internal import Synchronization
 /// All state sits behind one `Mutex`. Notifying a watcher only appends to its bounded buffer,
 /// so a slow watcher never blocks a writer or another watcher.
 public final class MemoryRecordStore<Record: RegistryRecord>: RecordStore, Sendable {
-  public typealias Events = AsyncThrowingStream<RecordEvent<Record>, any Error>
-
-  private struct Subscriber {
-    let query: Record
-    let bufferSize: Int
-    let continuation: Events.Continuation
-  }
-
   private struct Expiry: Comparable {
     let deadline: Date
     let name: String
     static func < (lhs: Expiry, rhs: Expiry) -> Bool { lhs.deadline < rhs.deadline }
   }
 
+  private struct Stored {
+    var record: Record
+    /// Who registered the name first; kept across refreshes.
+    var registrant: String
+  }
+
   private struct State {
-    var records: [String: Record] = [:]
-    var subscribers: [Int: Subscriber] = [:]
-    var nextSubscriberID = 0
+    var records: [String: Stored] = [:]
+    var watchers = WatchSubscribers<Record>()
     /// Lazily pruned: a refresh pushes a new entry and leaves the old one to be skipped.
     var expiries = Heap<Expiry>()
-
-    /// Hands `event` to every matching watcher. Returns the watchers that overflowed: they are
-    /// removed here and must be finished outside the lock (finishing runs their termination
-    /// handler, which takes the lock).
-    mutating func publish(_ event: RecordEvent<Record>) -> [(Events.Continuation, Int)] {
-      var overflowed: [(Events.Continuation, Int)] = []
-      for (id, subscriber) in subscribers where event.record.matches(query: subscriber.query) {
-        switch subscriber.continuation.yield(event) {
-        case .enqueued:
-          continue
-        case .dropped:
-          subscribers[id] = nil
-          overflowed.append((subscriber.continuation, subscriber.bufferSize))
-        case .terminated:
-          subscribers[id] = nil
-        @unknown default:
-          subscribers[id] = nil
-        }
-      }
-      return overflowed
-    }
   }
 
   private let state = Mutex(State())
@@ -56,33 +32,33 @@ public final class MemoryRecordStore<Record: RegistryRecord>: RecordStore, Senda
   public init() {}
 
   /// How many watches are open; tests use it to see that a cancelled watch is freed.
-  public var watcherCount: Int { state.withLock { $0.subscribers.count } }
+  public var watcherCount: Int { state.withLock { $0.watchers.count } }
 
   /// How many records are stored.
   public var count: Int { state.withLock { $0.records.count } }
 
   public func register(_ record: Record) async throws -> Record {
     let (stored, overflowed) = state.withLock { state in
-      var stored = record
+      var stored = Stored(record: record, registrant: record.registrant)
       if let existing = state.records[record.name] {
-        stored = record.carryingOver(from: existing)
+        stored = Stored(record: record.carryingOver(from: existing.record), registrant: existing.registrant)
       }
       state.records[record.name] = stored
-      if let deadline = stored.expiration {
-        state.expiries.insert(Expiry(deadline: deadline, name: stored.name))
+      if let deadline = stored.record.expiration {
+        state.expiries.insert(Expiry(deadline: deadline, name: record.name))
       }
-      return (stored, state.publish(RecordEvent(record: stored, deleted: false)))
+      return (stored.record, state.watchers.publish(RecordEvent(record: stored.record, deleted: false)))
     }
-    finish(overflowed)
+    overflowed.finish()
     return stored
   }
 
   public func unregister(name: String) async throws -> Record? {
-    let (removed, overflowed) = state.withLock { state -> (Record?, [(Events.Continuation, Int)]) in
-      guard let removed = state.records.removeValue(forKey: name) else { return (nil, []) }
-      return (removed, state.publish(RecordEvent(record: removed, deleted: true)))
+    let (removed, overflowed) = state.withLock { state -> (Record?, WatchSubscribers<Record>.Overflowed) in
+      guard let removed = state.records.removeValue(forKey: name)?.record else { return (nil, .none) }
+      return (removed, state.watchers.publish(RecordEvent(record: removed, deleted: true)))
     }
-    finish(overflowed)
+    overflowed.finish()
     return removed
   }
 
@@ -90,56 +66,46 @@ public final class MemoryRecordStore<Record: RegistryRecord>: RecordStore, Senda
     state.withLock { state in Self.matches(of: query, in: state.records) }
   }
 
+  public func registrant(of name: String) async throws -> String? {
+    state.withLock { $0.records[name]?.registrant }
+  }
+
   public func watch(_ query: Record, bufferSize: Int) async throws -> RecordWatch<Record> {
-    let (events, continuation) = Events.makeStream(bufferingPolicy: .bufferingOldest(max(1, bufferSize)))
-    let (initial, id) = state.withLock { state in
-      let id = state.nextSubscriberID
-      state.nextSubscriberID += 1
-      state.subscribers[id] = Subscriber(query: query, bufferSize: bufferSize, continuation: continuation)
-      return (Self.matches(of: query, in: state.records), id)
+    let (initial, subscription) = state.withLock { state in
+      (Self.matches(of: query, in: state.records), state.watchers.add(query: query, bufferSize: bufferSize))
     }
-    continuation.onTermination = { [weak self] _ in
-      self?.state.withLock { _ = $0.subscribers.removeValue(forKey: id) }
+    subscription.continuation.onTermination = { [weak self] _ in
+      self?.state.withLock { $0.watchers.remove(subscription.id) }
     }
-    return RecordWatch(initial: initial, events: events)
+    return RecordWatch(initial: initial, events: subscription.events)
   }
 
   public func removeExpired(now: Date) async throws -> [Record] {
     let (removed, overflowed) = state.withLock { state in
       var removed: [Record] = []
-      var overflowed: [(Events.Continuation, Int)] = []
+      var overflowed = WatchSubscribers<Record>.Overflowed.none
       while let next = state.expiries.min, next.deadline <= now {
         state.expiries.removeMin()
         // Skip entries left behind by a refresh or an unregister.
-        guard let record = state.records[next.name], let deadline = record.expiration,
+        guard let record = state.records[next.name]?.record, let deadline = record.expiration,
           deadline <= now
         else { continue }
         state.records[next.name] = nil
         removed.append(record)
-        overflowed += state.publish(RecordEvent(record: record, deleted: true))
+        overflowed.append(state.watchers.publish(RecordEvent(record: record, deleted: true)))
       }
       return (removed, overflowed)
     }
-    finish(overflowed)
+    overflowed.finish()
     return removed
   }
 
-  private func finish(_ overflowed: [(Events.Continuation, Int)]) {
-    for (continuation, bufferSize) in overflowed {
-      continuation.finish(
-        throwing: NSMError.resourceExhausted(
-          "watch fell more than \(bufferSize) events behind and was closed; find again to re-sync"
-        )
-      )
-    }
-  }
-
-  private static func matches(of query: Record, in records: [String: Record]) -> [Record] {
+  private static func matches(of query: Record, in records: [String: Stored]) -> [Record] {
     // A query naming one record is a dictionary lookup, whatever the store's size.
     if !query.name.isEmpty {
-      guard let record = records[query.name], record.matches(query: query) else { return [] }
+      guard let record = records[query.name]?.record, record.matches(query: query) else { return [] }
       return [record]
     }
-    return records.values.filter { $0.matches(query: query) }.sorted { $0.name < $1.name }
+    return records.values.lazy.map(\.record).filter { $0.matches(query: query) }.sorted { $0.name < $1.name }
   }
 }

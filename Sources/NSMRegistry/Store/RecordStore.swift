@@ -19,6 +19,10 @@ public protocol RecordStore<Record>: Sendable {
   /// Opens a watch; `bufferSize` bounds the events waiting for a slow consumer.
   func watch(_ query: Record, bufferSize: Int) async throws -> RecordWatch<Record>
 
+  /// The identity that first registered `name` (``RegistryRecord/registrant``), kept across
+  /// refreshes and, in a durable store, across restarts; nil when the name is not registered.
+  func registrant(of name: String) async throws -> String?
+
   /// Removes every record whose expiration is at or before `now` and returns them.
   /// Watchers see a delete for each.
   func removeExpired(now: Date) async throws -> [Record]
