@@ -17,8 +17,23 @@ struct ScenarioResult: Sendable {
   var latencies: [Int64]
   /// From the end of the warm-up to the last measured call's completion.
   var elapsed: Duration
+  /// CPU time (user + system) the whole process used while measuring: clients and servers.
+  var cpu: Duration
 
   var calls: Int { latencies.count }
+
+  /// Several runs of one scenario as one: their samples merged, their times added.
+  static func pooled(_ name: String, _ runs: [ScenarioResult]) -> ScenarioResult? {
+    guard let first = runs.first else { return nil }
+    return ScenarioResult(
+      name: name,
+      storeSize: nil,
+      clients: first.clients,
+      latencies: runs.flatMap(\.latencies).sorted(),
+      elapsed: runs.reduce(.zero) { $0 + $1.elapsed },
+      cpu: runs.reduce(.zero) { $0 + $1.cpu }
+    )
+  }
 
   var opsPerSecond: Double {
     let seconds = elapsed.seconds
@@ -27,6 +42,12 @@ struct ScenarioResult: Sendable {
 
   /// Nearest-rank percentile of the sorted samples, in milliseconds: the smallest sample with
   /// at least `fraction` of all samples at or below it.
+  /// Process CPU time per call, microseconds: client and server work together, and what
+  /// contention from other processes affects least.
+  var cpuMicrosecondsPerCall: Double {
+    calls > 0 ? cpu.seconds * 1e6 / Double(calls) : .nan
+  }
+
   func percentileMilliseconds(_ fraction: Double) -> Double {
     guard !latencies.isEmpty else { return .nan }
     let rank = Int((fraction * Double(latencies.count)).rounded(.up))
@@ -63,6 +84,11 @@ func runClosedLoop<Client: Sendable>(
 ) async throws -> ScenarioResult {
   let clock = ContinuousClock()
   let measureStart = clock.now.advanced(by: warmup)
+  // Samples the process's CPU time when the warm-up ends.
+  let cpuAtStart = Task {
+    try? await clock.sleep(until: measureStart)
+    return processCPUTime()
+  }
   let perClient = try await withThrowingTaskGroup(
     of: (latencies: [Int64], lastEnd: ContinuousClock.Instant).self
   ) { group in
@@ -103,12 +129,22 @@ func runClosedLoop<Client: Sendable>(
     for try await result in group { results.append(result) }
     return results
   }
+  let cpuAtEnd = processCPUTime()
+  let cpu = cpuAtEnd - (await cpuAtStart.value)
   let lastEnd = perClient.map(\.lastEnd).max() ?? measureStart
   return ScenarioResult(
     name: name,
     storeSize: storeSize,
     clients: clients.count,
     latencies: perClient.flatMap(\.latencies).sorted(),
-    elapsed: lastEnd - measureStart
+    elapsed: lastEnd - measureStart,
+    cpu: cpu
   )
+}
+
+/// CPU time of this process so far, all threads, user plus system.
+func processCPUTime() -> Duration {
+  var time = timespec()
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+  return .seconds(Int64(time.tv_sec)) + .nanoseconds(Int64(time.tv_nsec))
 }

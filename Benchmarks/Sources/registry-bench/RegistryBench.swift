@@ -63,6 +63,7 @@ struct RegistryBench: AsyncParsableCommand {
     let small = self.small
     let bulk = bulkCount
     let startedAt = Date()
+    let loadBefore = loadAverage()
 
     let results = try await withEchoServer { echoPort in
       try await TestRegistry.run(configure: { $0.expirePeriod = .seconds(3600) }) { registry in
@@ -72,16 +73,22 @@ struct RegistryBench: AsyncParsableCommand {
           try await withClients(clientCount, address: registry.address) { registryClients in
             var results: [ScenarioResult] = []
 
-            // 1. The baseline: a unary echo of an endpoint.
-            progress("echo ...")
+            // 1. The baseline: a unary echo of an endpoint. Measured first and again last, so
+            //    that drift over the run (other load, heap growth) shows instead of skewing ratios.
             let payload = Fixtures.endpoint("bench-echo")
-            results.append(
-              try await runClosedLoop(
-                name: "Echo (bare unary)", storeSize: nil, clients: echoClients, warmup: warmup, plan: plan
+            func echo(_ name: String) async throws -> ScenarioResult {
+              progress("\(name) ...")
+              return try await runClosedLoop(
+                name: name,
+                storeSize: nil,
+                clients: echoClients,
+                warmup: warmup,
+                plan: plan
               ) { client, _, _ in
                 _ = try await client.grpc.echo(payload)
               }
-            )
+            }
+            results.append(try await echo("Echo (bare unary), first"))
 
             // 2. Find-by-name with `small` and then `bulk` endpoints registered.
             let target = Fixtures.endpoint(endpointName(small / 2))
@@ -90,8 +97,11 @@ struct RegistryBench: AsyncParsableCommand {
               progress("find-by-name with \(size) NSEs ...")
               results.append(
                 try await runClosedLoop(
-                  name: "Find-by-name", storeSize: registry.endpoints.count, clients: registryClients,
-                  warmup: warmup, plan: plan
+                  name: "Find-by-name",
+                  storeSize: registry.endpoints.count,
+                  clients: registryClients,
+                  warmup: warmup,
+                  plan: plan
                 ) { client, _, _ in
                   let found = try await client.find(target)
                   guard found.count == 1, found[0].name == target.name else {
@@ -105,12 +115,17 @@ struct RegistryBench: AsyncParsableCommand {
             progress("register ...")
             results.append(
               try await runClosedLoop(
-                name: "Register (new NSE)", storeSize: registry.endpoints.count,
-                clients: registryClients, warmup: warmup, plan: plan
+                name: "Register (new NSE)",
+                storeSize: registry.endpoints.count,
+                clients: registryClients,
+                warmup: warmup,
+                plan: plan
               ) { client, index, sequence in
                 _ = try await client.register(Fixtures.endpoint("bench-reg-\(index)-\(sequence)"))
               }
             )
+
+            results.append(try await echo("Echo (bare unary), last"))
             return results
           }
         }
@@ -123,7 +138,9 @@ struct RegistryBench: AsyncParsableCommand {
         startedAt: startedAt,
         plan: plan,
         warmup: warmup,
-        clients: clientCount
+        clients: clientCount,
+        loadBefore: loadBefore,
+        loadAfter: loadAverage()
       )
     )
   }

@@ -11,7 +11,9 @@ func report(
   startedAt: Date,
   plan: Plan,
   warmup: Duration,
-  clients: Int
+  clients: Int,
+  loadBefore: String?,
+  loadAfter: String?
 ) -> String {
   #if DEBUG
     let build = "debug"
@@ -32,18 +34,24 @@ func report(
       + "\(info.activeProcessorCount) cores, \(info.operatingSystemVersionString); "
       + "\(clients) clients closed-loop, \(format(warmup.seconds, digits: 1)) s warm-up, \(measured)"
   )
+  if let loadBefore, let loadAfter {
+    lines.append("")
+    lines.append("Load average (1, 5, 15 min) at start: \(loadBefore); at end: \(loadAfter)")
+  }
   lines.append("")
-  lines.append("| Scenario | NSEs in store | Clients | Calls | ops/s | p50 ms | p99 ms |")
-  lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+  lines.append("| Scenario | NSEs in store | Clients | Calls | ops/s | p50 ms | p99 ms | CPU µs/call |")
+  lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
   for result in results {
     lines.append(
       "| \(result.name) | \(result.storeSize.map(String.init) ?? "-") | \(result.clients) | \(result.calls) "
         + "| \(format(result.opsPerSecond, digits: 0)) | \(format(result.percentileMilliseconds(0.50), digits: 3)) "
-        + "| \(format(result.percentileMilliseconds(0.99), digits: 3)) |"
+        + "| \(format(result.percentileMilliseconds(0.99), digits: 3)) "
+        + "| \(format(result.cpuMicrosecondsPerCall, digits: 0)) |"
     )
   }
 
-  let echo = results.first { $0.name.hasPrefix("Echo") }
+  let echoRuns = results.filter { $0.name.hasPrefix("Echo") }
+  let echo = ScenarioResult.pooled("Echo (pooled)", echoRuns)
   let finds = results.filter { $0.name.hasPrefix("Find") }
   let register = results.first { $0.name.hasPrefix("Register") }
 
@@ -57,6 +65,15 @@ func report(
   func storeLabel(_ result: ScenarioResult?) -> String { result?.storeSize.map { "\($0) NSEs" } ?? "?" }
 
   lines.append("")
+  if echoRuns.count > 1 {
+    lines.append(
+      "Ratios are of throughput and of latency percentiles; \"echo\" is the \(echoRuns.count) echo runs pooled "
+        + "(samples merged): \(echo?.calls ?? 0) calls, \(format(echo?.opsPerSecond ?? .nan, digits: 0)) ops/s, "
+        + "p50 \(format(echo?.percentileMilliseconds(0.5) ?? .nan, digits: 3)) ms, "
+        + "p99 \(format(echo?.percentileMilliseconds(0.99) ?? .nan, digits: 3)) ms."
+    )
+    lines.append("")
+  }
   lines.append("| Ratio | ops/s | p50 | p99 |")
   lines.append("| --- | ---: | ---: | ---: |")
   let small = finds.first
@@ -69,4 +86,11 @@ func report(
   ]
   lines += rows.compactMap { $0 }
   return lines.joined(separator: "\n")
+}
+
+/// The system's 1, 5 and 15 minute load averages, where /proc has them: other work on the
+/// machine competes with the benchmark for its cores.
+func loadAverage() -> String? {
+  guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return nil }
+  return text.split(separator: " ").prefix(3).joined(separator: " ")
 }
