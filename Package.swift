@@ -14,6 +14,7 @@ let package = Package(
     .library(name: "NSMAPI", targets: ["NSMAPI"]),
     .library(name: "NSMCore", targets: ["NSMCore"]),
     .library(name: "NSMRegistry", targets: ["NSMRegistry"]),
+    .library(name: "NSMPostgres", targets: ["NSMPostgres"]),
     .library(name: "NSMCLI", targets: ["NSMCLI"]),
     .library(name: "NSMTesting", targets: ["NSMTesting"]),
   ],
@@ -29,6 +30,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
   ],
   targets: [
     .target(
@@ -63,11 +65,26 @@ let package = Package(
       swiftSettings: strictSettings
     ),
     .target(
+      name: "NSMPostgres",
+      dependencies: [
+        "NSMAPI",
+        "NSMCore",
+        "NSMRegistry",
+        .product(name: "PostgresNIO", package: "postgres-nio"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "DequeModule", package: "swift-collections"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .target(
       name: "NSMCLI",
       dependencies: [
         "NSMAPI",
         "NSMCore",
         "NSMRegistry",
+        "NSMPostgres",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -89,6 +106,7 @@ let package = Package(
         "NSMAPI",
         "NSMCore",
         "NSMRegistry",
+        "NSMPostgres",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),
@@ -109,6 +127,17 @@ let package = Package(
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "NSMPostgresTests",
+      dependencies: [
+        "NSMPostgres", "NSMRegistry", "NSMCore", "NSMAPI", "NSMTesting", "nsm",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "Logging", package: "swift-log"),
       ],
       swiftSettings: strictSettings
     ),

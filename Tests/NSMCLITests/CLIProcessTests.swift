@@ -154,15 +154,7 @@ struct CLIProcessTests {
   /// SIGTERM: open watch streams end cleanly, in-flight calls finish, the exit code is 0.
   @Test func registryShutsDownGracefullyOnSIGTERM() async throws {
     let registry = try NSMProcess.Running(["registry", "--listen", "tcp://127.0.0.1:0", "--log-level", "info"])
-    var logs = registry.stderrLines.makeAsyncIterator()
-    var address: ServiceAddress?
-    while address == nil, let line = await logs.next() {
-      if let range = line.range(of: "address=") {
-        let text = line[range.upperBound...].prefix { $0 != " " }
-        address = try ServiceAddress(parsing: String(text))
-      }
-    }
-    let listening = try #require(address, "the registry logs the address it listens on")
+    let listening = try await registry.registryAddress()
 
     try await RegistryClient.with(address: listening) { client in
       _ = try await client.register(Fixtures.endpoint("nse-1"))

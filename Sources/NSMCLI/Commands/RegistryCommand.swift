@@ -2,14 +2,65 @@ internal import ArgumentParser
 internal import Logging
 internal import NSMAPI
 internal import NSMCore
+internal import NSMPostgres
 internal import NSMRegistry
 internal import ServiceLifecycle
 
-/// `nsm registry`: a domain's registry with the embedded store.
+/// `nsm registry`: a domain's registry; `nsm registry migrate` prepares its database.
 struct RegistryCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "registry",
-    abstract: "Run a domain registry (NSM's NS and NSE registries) with the embedded store."
+    abstract: "Run a domain registry (NSM's NS and NSE registries).",
+    subcommands: [RegistryServeCommand.self, RegistryMigrateCommand.self],
+    defaultSubcommand: RegistryServeCommand.self
+  )
+}
+
+/// The store options, shared by serving and migrating.
+struct StoreOptions: ParsableArguments {
+  @Option(
+    help: "memory, or postgres://user:password@host:port/database[?sslmode=...] (env NSM_STORE; default memory)."
+  )
+  var store: String?
+
+  @Option(help: "Connections in the PostgreSQL pool (env NSM_STORE_POOL_SIZE; default 10).")
+  var storePoolSize: String?
+
+  /// nil for the embedded store.
+  func postgresURL() throws -> PostgresStoreURL? {
+    let text = setting(store, env: "NSM_STORE") ?? "memory"
+    if text == "memory" { return nil }
+    var poolSize = 10
+    if let size = setting(storePoolSize, env: "NSM_STORE_POOL_SIZE") {
+      guard let value = Int(size), value > 0 else {
+        throw ValidationError("--store-pool-size / NSM_STORE_POOL_SIZE: '\(size)' is not a positive number")
+      }
+      poolSize = value
+    }
+    return try parseSetting(text, flag: "store", env: "NSM_STORE") {
+      try PostgresStoreURL(parsing: $0, poolSize: poolSize)
+    }
+  }
+}
+
+/// Bootstraps swift-log once for the process, at the level of `--log-level` / `NSM_LOG_LEVEL`.
+func bootstrapLogging(_ flag: String?) throws -> Logger.Level {
+  let level =
+    try setting(flag, env: "NSM_LOG_LEVEL").map {
+      try parseSetting($0, flag: "log-level", env: "NSM_LOG_LEVEL", parseLogLevel)
+    } ?? .info
+  LoggingSystem.bootstrap { label in
+    var handler = StreamLogHandler.standardError(label: label)
+    handler.logLevel = level
+    return handler
+  }
+  return level
+}
+
+struct RegistryServeCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "serve",
+    abstract: "Serve the registry (the default)."
   )
 
   @Option(help: "Where to listen: tcp://host:port or unix:///path (env NSM_LISTEN_ON; default tcp://127.0.0.1:5002).")
@@ -26,6 +77,8 @@ struct RegistryCommand: AsyncParsableCommand {
       "Events a watcher may fall behind before its stream ends with RESOURCE_EXHAUSTED (env NSM_WATCH_BUFFER; default 1024)."
   )
   var watchBuffer: String?
+
+  @OptionGroup var storeOptions: StoreOptions
 
   @Option(help: "trace, debug, info, warn, error (env NSM_LOG_LEVEL; default info).")
   var logLevel: String?
@@ -63,30 +116,79 @@ struct RegistryCommand: AsyncParsableCommand {
 
   func run() async throws {
     let configuration = try makeConfiguration()
-    let level =
-      try setting(logLevel, env: "NSM_LOG_LEVEL").map {
-        try parseSetting($0, flag: "log-level", env: "NSM_LOG_LEVEL", parseLogLevel)
-      } ?? .info
-    LoggingSystem.bootstrap { label in
-      var handler = StreamLogHandler.standardError(label: label)
-      handler.logLevel = level
-      return handler
-    }
+    let postgres = try storeOptions.postgresURL()
+    _ = try bootstrapLogging(logLevel)
     let logger = Logger(label: "nsm.registry")
 
+    guard let postgres else {
+      let server = try RegistryServer(
+        configuration: configuration,
+        networkServices: MemoryRecordStore<Registry_NetworkService>(),
+        endpoints: MemoryRecordStore<Registry_NetworkServiceEndpoint>(),
+        logger: logger
+      )
+      try await runServices(server.services, logger: logger)
+      return
+    }
+
+    let database = PostgresDatabase(url: postgres, logger: logger)
     let server = try RegistryServer(
       configuration: configuration,
-      networkServices: MemoryRecordStore<Registry_NetworkService>(),
-      endpoints: MemoryRecordStore<Registry_NetworkServiceEndpoint>(),
+      networkServices: database.networkServices,
+      endpoints: database.endpoints,
       logger: logger
     )
+    // The schema comes first, so the pool runs on its own until it is in place; a database
+    // that is not up yet is waited for, as Kubernetes would otherwise restart us in a loop.
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask { await database.client.run() }
+      try await database.migrate(waitForDatabase: true)
+      try await runServices([database.feed] + server.services, logger: logger)
+      group.cancelAll()
+    }
+  }
+
+  /// Runs `services` until SIGTERM or SIGINT, then shuts them down in reverse order.
+  private func runServices(_ services: [any Service], logger: Logger) async throws {
     var groupConfiguration = ServiceGroupConfiguration(
-      services: server.services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+      services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
       gracefulShutdownSignals: [.sigterm, .sigint],
       logger: logger
     )
     // A drain that never finishes (a stuck client) escalates to cancellation.
     groupConfiguration.maximumGracefulShutdownDuration = .seconds(10)
     try await ServiceGroup(configuration: groupConfiguration).run()
+  }
+}
+
+struct RegistryMigrateCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "migrate",
+    abstract: "Apply the PostgreSQL schema migrations, then exit."
+  )
+
+  @OptionGroup var storeOptions: StoreOptions
+
+  @Option(help: "trace, debug, info, warn, error (env NSM_LOG_LEVEL; default info).")
+  var logLevel: String?
+
+  func run() async throws {
+    guard let postgres = try storeOptions.postgresURL() else {
+      throw ValidationError("--store / NSM_STORE must be a postgres:// URL to migrate")
+    }
+    _ = try bootstrapLogging(logLevel)
+    let logger = Logger(label: "nsm.registry.migrate")
+    let database = PostgresDatabase(url: postgres, logger: logger)
+    do {
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await database.client.run() }
+        try await database.migrate(waitForDatabase: false)
+        group.cancelAll()
+      }
+    } catch {
+      printError("error: migrating \(postgres) failed: \(error)")
+      throw ExitCode.failure
+    }
+    logger.info("schema is at version \(Migrations.latestVersion)")
   }
 }

@@ -13,6 +13,8 @@ public struct WatchSubscribers<Record: RegistryRecord>: Sendable {
     let query: Record
     let bufferSize: Int
     let continuation: Events.Continuation
+    /// Changes up to this version are already in the watcher's initial state.
+    let startAfter: UInt64
   }
 
   /// Streams to end; call ``finish()`` once the store's lock is released.
@@ -38,14 +40,22 @@ public struct WatchSubscribers<Record: RegistryRecord>: Sendable {
   public var count: Int { subscribers.count }
 
   /// Registers a watcher; the caller sets the continuation's `onTermination` to ``remove(_:)``
-  /// the returned id (outside the lock).
-  public mutating func add(query: Record, bufferSize: Int) -> (
-    id: Int, events: Events, continuation: Events.Continuation
-  ) {
+  /// the returned id (outside the lock). `startAfter` is the store version the watcher's initial
+  /// state reflects: ``publish(_:version:)`` calls at or below it are not sent to this watcher.
+  public mutating func add(
+    query: Record,
+    bufferSize: Int,
+    startAfter: UInt64 = 0
+  ) -> (id: Int, events: Events, continuation: Events.Continuation) {
     let (events, continuation) = Events.makeStream(bufferingPolicy: .bufferingOldest(max(1, bufferSize)))
     let id = nextID
     nextID += 1
-    subscribers[id] = Subscriber(query: query, bufferSize: bufferSize, continuation: continuation)
+    subscribers[id] = Subscriber(
+      query: query,
+      bufferSize: bufferSize,
+      continuation: continuation,
+      startAfter: startAfter
+    )
     return (id, events, continuation)
   }
 
@@ -53,11 +63,13 @@ public struct WatchSubscribers<Record: RegistryRecord>: Sendable {
     subscribers[id] = nil
   }
 
-  /// Hands `event` to every watcher whose query it matches. A watcher whose buffer is full is
+  /// Hands `event` to every watcher whose query it matches (and, for a versioned store, whose
+  /// initial state does not already hold it). A watcher whose buffer is full is
   /// removed and returned, to end with RESOURCE_EXHAUSTED after what it has buffered.
-  public mutating func publish(_ event: RecordEvent<Record>) -> Overflowed {
+  public mutating func publish(_ event: RecordEvent<Record>, version: UInt64 = .max) -> Overflowed {
     var overflowed = Overflowed()
-    for (id, subscriber) in subscribers where event.record.matches(query: subscriber.query) {
+    for (id, subscriber) in subscribers
+    where version > subscriber.startAfter && event.record.matches(query: subscriber.query) {
       switch subscriber.continuation.yield(event) {
       case .enqueued:
         continue

@@ -1,9 +1,11 @@
-import Foundation
+public import Foundation
+public import NSMCore
+internal import Synchronization
 
 /// The built `nsm` binary run as a child process, as an operator runs it.
-struct NSMProcess: Sendable {
+public struct NSMProcess: Sendable {
   /// `nsm` sits beside the test bundle in the build folder.
-  static let executable: URL = {
+  public static let executable: URL = {
     let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
       .appendingPathComponent("nsm")
     if FileManager.default.isExecutableFile(atPath: besideTests.path) { return besideTests }
@@ -11,14 +13,14 @@ struct NSMProcess: Sendable {
       .deletingLastPathComponent().appendingPathComponent(".build/debug/nsm")
   }()
 
-  struct Result: Sendable {
-    var status: Int32
-    var stdout: String
-    var stderr: String
+  public struct Result: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
   }
 
   /// Runs `nsm arguments` to completion.
-  static func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) async throws
+  public static func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) async throws
     -> Result
   {
     let running = try Running(arguments, environment: environment, stdin: stdin)
@@ -26,13 +28,14 @@ struct NSMProcess: Sendable {
   }
 
   /// A started `nsm` whose output lines are read as they come.
-  final class Running: Sendable {
-    let process: Process
-    let stdoutLines: AsyncStream<String>
-    let stderrLines: AsyncStream<String>
+  public final class Running: Sendable {
+    public let process: Process
+    public let stdoutLines: AsyncStream<String>
+    public let stderrLines: AsyncStream<String>
     private let finished: AsyncStream<Int32>
+    private let stderrSeen = LinesSeen()
 
-    init(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil) throws {
+    public init(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil) throws {
       let process = Process()
       process.executableURL = NSMProcess.executable
       process.arguments = arguments
@@ -50,14 +53,14 @@ struct NSMProcess: Sendable {
       }
       self.process = process
       stdoutLines = Self.lines(of: out.fileHandleForReading)
-      stderrLines = Self.lines(of: err.fileHandleForReading)
+      stderrLines = Self.lines(of: err.fileHandleForReading, seen: stderrSeen)
       try process.run()
       if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
       try input.fileHandleForWriting.close()
     }
 
     /// Reads a pipe on a thread of its own (a blocking read) and hands on whole lines.
-    private static func lines(of handle: FileHandle) -> AsyncStream<String> {
+    private static func lines(of handle: FileHandle, seen: LinesSeen? = nil) -> AsyncStream<String> {
       let (stream, continuation) = AsyncStream<String>.makeStream()
       Thread.detachNewThread {
         var buffer = Data()
@@ -66,7 +69,9 @@ struct NSMProcess: Sendable {
           if chunk.isEmpty { break }
           buffer.append(chunk)
           while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-            continuation.yield(String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self))
+            let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
+            seen?.append(line)
+            continuation.yield(line)
             buffer.removeSubrange(buffer.startIndex...newline)
           }
         }
@@ -76,19 +81,46 @@ struct NSMProcess: Sendable {
       return stream
     }
 
-    func signal(_ signal: Int32) {
+    /// The first standard-error line containing `text`, waiting up to `limit` for it; read from
+    /// a record of every line, so it does not consume ``stderrLines``.
+    public func stderrLine(containing text: String, within limit: Duration = .seconds(30)) async -> String? {
+      let clock = ContinuousClock()
+      let deadline = clock.now + limit
+      while clock.now < deadline {
+        if let line = stderrSeen.first(containing: text) { return line }
+        try? await Task.sleep(for: .milliseconds(20))
+      }
+      return stderrSeen.first(containing: text)
+    }
+
+    /// Every standard-error line containing `text` so far.
+    public func stderrLines(containing text: String) -> [String] {
+      stderrSeen.all(containing: text)
+    }
+
+    /// The address a started `nsm registry` logs that it listens on.
+    public func registryAddress() async throws -> ServiceAddress {
+      guard let line = await stderrLine(containing: "address="),
+        let range = line.range(of: "address=")
+      else {
+        throw NSMError.unavailable("the registry did not log its address: \(stderrSeen.all(containing: ""))")
+      }
+      return try ServiceAddress(parsing: String(line[range.upperBound...].prefix { $0 != " " }))
+    }
+
+    public func signal(_ signal: Int32) {
       kill(process.processIdentifier, signal)
     }
 
     /// Waits for exit; for a process whose output the test reads itself.
-    func waitForExit() async -> Int32 {
+    public func waitForExit() async -> Int32 {
       var status: Int32 = -1
       for await code in finished { status = code }
       return status
     }
 
     /// Waits for exit and returns everything written.
-    func wait() async -> Result {
+    public func wait() async -> Result {
       async let out = stdoutLines.reduce(into: [String]()) { $0.append($1) }
       async let err = stderrLines.reduce(into: [String]()) { $0.append($1) }
       var status: Int32 = -1
@@ -97,4 +129,12 @@ struct NSMProcess: Sendable {
       return Result(status: status, stdout: o.joined(separator: "\n"), stderr: e.joined(separator: "\n"))
     }
   }
+}
+
+/// Lines a process wrote, kept for lookups by content.
+private final class LinesSeen: Sendable {
+  private let lines = Mutex<[String]>([])
+  func append(_ line: String) { lines.withLock { $0.append(line) } }
+  func first(containing text: String) -> String? { lines.withLock { $0.first { $0.contains(text) } } }
+  func all(containing text: String) -> [String] { lines.withLock { $0.filter { $0.contains(text) } } }
 }

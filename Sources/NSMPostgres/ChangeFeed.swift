@@ -1,0 +1,312 @@
+internal import DequeModule
+internal import Foundation
+internal import Logging
+public import NSMAPI
+internal import NSMCore
+public import NSMRegistry
+internal import PostgresNIO
+public import ServiceLifecycle
+internal import Synchronization
+
+/// One replica's view of the change log: it LISTENs for `nsm_changes`, reads every change it
+/// has not seen in commit order, and hands each to the watchers of this replica, so a change made
+/// through any replica reaches every watcher.
+///
+/// Writers serialize on an advisory lock (``PostgresRecordStore``), so change numbers are
+/// assigned in commit order and "everything up to N" is well defined. When the connection is lost
+/// the feed reconnects and catches up from the last change it saw: open watches get what they
+/// missed, in order, and never see a gap. Only when those changes have been pruned meanwhile
+/// (down for longer than the retention) do the watches end with UNAVAILABLE, so clients re-sync.
+public final class ChangeFeed: Service, Sendable {
+  public struct Watchers: Sendable {
+    public var networkServices = WatchSubscribers<Registry_NetworkService>()
+    public var endpoints = WatchSubscribers<Registry_NetworkServiceEndpoint>()
+  }
+
+  struct Change: Sendable {
+    let seq: Int64
+    let kind: String
+    let deleted: Bool
+    let record: [UInt8]
+  }
+
+  private struct State {
+    var lastSeq: Int64 = 0
+    var started = false
+    /// The latest changes, so a watch whose snapshot is a little older than the feed can be
+    /// brought up to date without a new snapshot.
+    var recent = Deque<Change>()
+    var watchers = Watchers()
+  }
+
+  static let channel = "nsm_changes"
+
+  /// The newest change a snapshot includes: the log's newest entry, or what pruning removed.
+  static let versionQuery: PostgresQuery = """
+    SELECT GREATEST(coalesce((SELECT max(seq) FROM nsm_changes), 0),
+                    (SELECT pruned_through FROM nsm_change_horizon WHERE id = 1))
+    """
+  static let recentLimit = 4096
+
+  private let client: PostgresClient
+  private let logger: Logger
+  private let retention: Duration
+  private let state = Mutex(State())
+  private let wake: AsyncStream<Void>.Continuation
+  private let wakeups: AsyncStream<Void>
+
+  init(client: PostgresClient, retention: Duration, logger: Logger) {
+    self.client = client
+    self.retention = retention
+    self.logger = logger
+    (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+  }
+
+  /// Whether the feed knows where the change log stands (watches wait for it).
+  var isStarted: Bool { state.withLock { $0.started } }
+
+  public var watcherCount: Int {
+    state.withLock { $0.watchers.networkServices.count + $0.watchers.endpoints.count }
+  }
+
+  /// Asks the feed to read new changes now (after a local commit, instead of waiting for NOTIFY).
+  public func poke() {
+    wake.yield()
+  }
+
+  public func run() async throws {
+    do {
+      try await start()
+      try await feed()
+    } catch is CancellationError {
+      // Shutting down: the feed ends with the replica.
+    }
+  }
+
+  private func feed() async throws {
+    try await cancelWhenGracefulShutdown {
+      try await withThrowingDiscardingTaskGroup { group in
+        group.addTask { try await self.listen() }
+        group.addTask { try await self.tick() }
+        for await _ in self.wakeups {
+          do {
+            try await self.catchUp()
+          } catch is CancellationError {
+            return
+          } catch {
+            self.logger.warning("reading the change log failed; retrying", metadata: ["error": "\(error)"])
+          }
+        }
+      }
+    }
+  }
+
+  /// Starts from the newest change: watches opened from now on take their initial state from
+  /// the tables, so history before this point is never needed.
+  private func start() async throws {
+    var delay = Duration.milliseconds(100)
+    while true {
+      do {
+        let newest = try await currentVersion()
+        state.withLock {
+          $0.lastSeq = newest
+          $0.started = true
+        }
+        return
+      } catch {
+        logger.warning("cannot read the change log yet; retrying", metadata: ["error": "\(error)"])
+        try await Task.sleep(for: delay)
+        delay = min(delay * 2, .seconds(2))
+      }
+    }
+  }
+
+  private func listen() async throws {
+    var delay = Duration.milliseconds(100)
+    while !Task.isCancelled {
+      do {
+        try await client.withConnection { connection in
+          try await connection.listen(on: Self.channel) { notifications in
+            delay = .milliseconds(100)
+            // Connected again: read whatever was missed while away.
+            self.wake.yield()
+            for try await _ in notifications { self.wake.yield() }
+          }
+        }
+      } catch is CancellationError {
+        return
+      } catch {
+        logger.warning("change notifications interrupted; reconnecting", metadata: ["error": "\(error)"])
+      }
+      try await Task.sleep(for: delay)
+      delay = min(delay * 2, .seconds(2))
+    }
+  }
+
+  /// A poll as a safety net (a NOTIFY is lost when the listening connection drops), and the
+  /// pruning of changes older than the retention.
+  private func tick() async throws {
+    var ticks = 0
+    while true {
+      try await Task.sleep(for: .seconds(1))
+      wake.yield()
+      ticks += 1
+      if ticks % 30 == 0 {
+        do { try await prune() } catch {
+          logger.debug("pruning the change log failed", metadata: ["error": "\(error)"])
+        }
+      }
+    }
+  }
+
+  private func catchUp() async throws {
+    while true {
+      let after = state.withLock { $0.lastSeq }
+      let horizon =
+        try await firstValue(
+          client.query("SELECT pruned_through FROM nsm_change_horizon WHERE id = 1"),
+          as: Int64.self
+        ) ?? 0
+      if horizon > after {
+        lostHistory(through: horizon)
+        continue
+      }
+      var changes: [Change] = []
+      let rows = try await client.query(
+        "SELECT seq, kind, deleted, record FROM nsm_changes WHERE seq > \(after) ORDER BY seq LIMIT 1000"
+      )
+      for try await (seq, kind, deleted, record) in rows.decode((Int64, String, Bool, ByteBuffer).self) {
+        changes.append(Change(seq: seq, kind: kind, deleted: deleted, record: Array(record.readableBytesView)))
+      }
+      if changes.isEmpty { return }
+      deliver(changes)
+      if changes.count < 1000 { return }
+    }
+  }
+
+  private func deliver(_ changes: [Change]) {
+    let overflowed = state.withLock { state in
+      var overflowed = WatchSubscribers<Registry_NetworkService>.Overflowed.none
+      var overflowedEndpoints = WatchSubscribers<Registry_NetworkServiceEndpoint>.Overflowed.none
+      for change in changes where change.seq > state.lastSeq {
+        state.lastSeq = change.seq
+        state.recent.append(change)
+        if state.recent.count > Self.recentLimit { state.recent.removeFirst() }
+        Self.publish(change, to: &state.watchers, ns: &overflowed, nse: &overflowedEndpoints, logger: logger)
+      }
+      return (overflowed, overflowedEndpoints)
+    }
+    overflowed.0.finish()
+    overflowed.1.finish()
+  }
+
+  private static func publish(
+    _ change: Change,
+    to watchers: inout Watchers,
+    ns: inout WatchSubscribers<Registry_NetworkService>.Overflowed,
+    nse: inout WatchSubscribers<Registry_NetworkServiceEndpoint>.Overflowed,
+    logger: Logger
+  ) {
+    let version = UInt64(change.seq)
+    do {
+      switch change.kind {
+      case Registry_NetworkService.changeKind:
+        let record = try Registry_NetworkService(serializedBytes: change.record)
+        ns.append(
+          watchers.networkServices.publish(RecordEvent(record: record, deleted: change.deleted), version: version)
+        )
+      case Registry_NetworkServiceEndpoint.changeKind:
+        let record = try Registry_NetworkServiceEndpoint(serializedBytes: change.record)
+        nse.append(watchers.endpoints.publish(RecordEvent(record: record, deleted: change.deleted), version: version))
+      default:
+        logger.error(
+          "unknown change kind in the change log",
+          metadata: ["kind": "\(change.kind)", "seq": "\(change.seq)"]
+        )
+      }
+    } catch {
+      logger.error("undecodable change in the change log", metadata: ["seq": "\(change.seq)", "error": "\(error)"])
+    }
+  }
+
+  /// Changes this replica never saw were pruned: its watchers' views can no longer be brought
+  /// up to date, so they end and their clients Find again.
+  private func lostHistory(through horizon: Int64) {
+    let error = NSMError.unavailable(
+      "the registry lost track of changes while the database was unreachable; find again to re-sync"
+    )
+    let ended = state.withLock { state in
+      state.lastSeq = horizon
+      state.recent.removeAll()
+      return (
+        state.watchers.networkServices.removeAll(failing: error),
+        state.watchers.endpoints.removeAll(failing: error)
+      )
+    }
+    logger.warning("change log pruned past this replica's position; open watches ended")
+    ended.0.finish()
+    ended.1.finish()
+  }
+
+  private func prune() async throws {
+    let seconds = Int64(retention.components.seconds)
+    try await client.query(
+      """
+      WITH old AS (
+        DELETE FROM nsm_changes WHERE at < now() - make_interval(secs => \(seconds)) RETURNING seq
+      )
+      UPDATE nsm_change_horizon SET pruned_through = GREATEST(pruned_through, (SELECT coalesce(max(seq), 0) FROM old))
+      WHERE id = 1
+      """
+    )
+  }
+
+  /// The newest change number whose effects a snapshot taken now would include.
+  func currentVersion() async throws -> Int64 {
+    try await firstValue(client.query(Self.versionQuery), as: Int64.self) ?? 0
+  }
+
+  /// Adds a watcher whose initial state reflects every change up to `version`. Changes after it
+  /// that this feed has already delivered are replayed from its recent history; nil when that
+  /// history does not reach back far enough (the caller takes a new snapshot).
+  func subscribe<Record: PostgresStorable>(
+    _ query: Record,
+    bufferSize: Int,
+    version: Int64
+  ) -> WatchSubscribers<Record>.Events? {
+    let result = state.withLock {
+      state -> (WatchSubscribers<Record>.Events, Int, WatchSubscribers<Record>.Events.Continuation)? in
+      guard state.started else { return nil }
+      let missed = max(0, state.lastSeq - version)
+      if missed > 0, state.recent.count < missed { return nil }
+      var replay: [RecordEvent<Record>] = []
+      for change in state.recent where change.seq > version && change.kind == Record.changeKind {
+        guard let record = try? Record(serializedBytes: change.record), record.matches(query: query) else {
+          continue
+        }
+        replay.append(RecordEvent(record: record, deleted: change.deleted))
+      }
+      // More to replay than the watcher may buffer: a fresh snapshot is cheaper and exact.
+      if replay.count >= bufferSize { return nil }
+      let subscription = Record.addWatcher(
+        to: &state.watchers,
+        query: query,
+        bufferSize: bufferSize,
+        startAfter: UInt64(max(version, state.lastSeq))
+      )
+      for event in replay { subscription.continuation.yield(event) }
+      return (subscription.events, subscription.id, subscription.continuation)
+    }
+    guard let (events, id, continuation) = result else { return nil }
+    continuation.onTermination = { [weak self] _ in
+      self?.state.withLock { Record.removeWatcher(id, from: &$0.watchers) }
+    }
+    return events
+  }
+}
+
+/// The first column of the first row, if any.
+func firstValue<T: PostgresDecodable & Sendable>(_ rows: PostgresRowSequence, as type: T.Type) async throws -> T? {
+  for try await value in rows.decode(T.self) { return value }
+  return nil
+}

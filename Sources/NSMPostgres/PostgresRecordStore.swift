@@ -1,0 +1,231 @@
+public import Foundation
+internal import Logging
+internal import NSMCore
+public import NSMRegistry
+internal import PostgresNIO
+
+/// A ``RecordStore`` on PostgreSQL, shared by any number of registry replicas.
+///
+/// Every write is one transaction that also appends to the change log and notifies the other
+/// replicas; it is committed before the call returns. Writers take one transaction-level
+/// advisory lock, which orders the change log by commit and makes "replace, keeping the first
+/// registration time and registrant" and "delete what expired" exact across replicas: each
+/// expired endpoint is deleted, and announced, once.
+public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, Sendable {
+  static var writeLockKey: Int64 { 0x6E73_6D5F_7772_6974 }  // "nsm_writ"
+
+  private let client: PostgresClient
+  private let feed: ChangeFeed
+  private let deadline: Duration
+  private let logger: Logger
+
+  init(
+    client: PostgresClient,
+    feed: ChangeFeed,
+    deadline: Duration,
+    logger: Logger
+  ) {
+    self.client = client
+    self.feed = feed
+    self.deadline = deadline
+    self.logger = logger
+  }
+
+  public func register(_ record: Record) async throws -> Record {
+    let (client, logger) = (self.client, self.logger)
+    let stored = try await withStoreDeadline(deadline, operation: "register \(Record.kind)") {
+      try await client.withTransaction(logger: logger) { connection in
+        try await connection.query("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))", logger: logger)
+        var stored = record
+        let rows = try await connection.query(
+          PostgresQuery(
+            unsafeSQL: "SELECT record FROM \(Record.table) WHERE name = $1",
+            binds: Self.binds(record.name)
+          ),
+          logger: logger
+        )
+        for try await bytes in rows.decode(ByteBuffer.self) {
+          stored = record.carryingOver(from: try Self.decode(bytes))
+        }
+        let encoded = ByteBuffer(bytes: try stored.serializedBytes() as [UInt8])
+        let version = try await Self.appendChange(
+          connection,
+          name: stored.name,
+          deleted: false,
+          record: encoded,
+          logger: logger
+        )
+        try await connection.query(try stored.upsert(bytes: encoded, version: version), logger: logger)
+        return stored
+      }
+    }
+    feed.poke()
+    return stored
+  }
+
+  public func unregister(name: String) async throws -> Record? {
+    let (client, logger) = (self.client, self.logger)
+    let removed = try await withStoreDeadline(deadline, operation: "unregister \(Record.kind)") {
+      try await client.withTransaction(logger: logger) { connection -> Record? in
+        try await connection.query("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))", logger: logger)
+        let rows = try await connection.query(
+          PostgresQuery(
+            unsafeSQL: "DELETE FROM \(Record.table) WHERE name = $1 RETURNING record",
+            binds: Self.binds(name)
+          ),
+          logger: logger
+        )
+        var removed: Record?
+        for try await bytes in rows.decode(ByteBuffer.self) { removed = try Self.decode(bytes) }
+        guard let removed else { return nil }
+        _ = try await Self.appendChange(
+          connection,
+          name: name,
+          deleted: true,
+          record: ByteBuffer(bytes: try removed.serializedBytes() as [UInt8]),
+          logger: logger
+        )
+        return removed
+      }
+    }
+    if removed != nil { feed.poke() }
+    return removed
+  }
+
+  public func find(_ query: Record) async throws -> [Record] {
+    let (client, logger) = (self.client, self.logger)
+    return try await withStoreDeadline(deadline, operation: "find \(Record.kind)") {
+      try await Self.select(query, logger: logger) { try await client.query($0, logger: logger) }
+    }
+  }
+
+  public func registrant(of name: String) async throws -> String? {
+    let (client, logger) = (self.client, self.logger)
+    return try await withStoreDeadline(deadline, operation: "read registrant") {
+      try await firstValue(
+        client.query(
+          PostgresQuery(unsafeSQL: "SELECT registrant FROM \(Record.table) WHERE name = $1", binds: Self.binds(name)),
+          logger: logger
+        ),
+        as: String.self
+      )
+    }
+  }
+
+  public func watch(_ query: Record, bufferSize: Int) async throws -> RecordWatch<Record> {
+    let (client, logger, feed) = (self.client, self.logger, self.feed)
+    let clock = ContinuousClock()
+    let giveUp = clock.now + deadline
+    while clock.now < giveUp {
+      // The feed must know where the log stands before a snapshot can be joined to it.
+      guard feed.isStarted else {
+        try await Task.sleep(for: .milliseconds(20))
+        continue
+      }
+      // One repeatable-read snapshot gives the matches and the change number they reflect.
+      let (initial, version) = try await withStoreDeadline(deadline, operation: "watch \(Record.kind)") {
+        try await client.withConnection { connection in
+          try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+          do {
+            let version =
+              try await firstValue(connection.query(ChangeFeed.versionQuery, logger: logger), as: Int64.self) ?? 0
+            let initial = try await Self.select(query, logger: logger) {
+              try await connection.query($0, logger: logger)
+            }
+            try await connection.query("COMMIT", logger: logger)
+            return (initial, version)
+          } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw error
+          }
+        }
+      }
+      if let events = feed.subscribe(query, bufferSize: bufferSize, version: version) {
+        return RecordWatch(initial: initial, events: events)
+      }
+    }
+    throw NSMError.unavailable("could not open a consistent watch: the registry is behind the change log; retry")
+  }
+
+  public func removeExpired(now: Date) async throws -> [Record] {
+    guard Record.expires else { return [] }
+    let (client, logger) = (self.client, self.logger)
+    let removed = try await withStoreDeadline(deadline, operation: "remove expired \(Record.kind)s") {
+      () async throws -> [Record] in
+      // Most ticks find nothing: look before taking the write lock every replica shares.
+      let due = try await client.query(
+        "SELECT 1 FROM nsm_endpoints WHERE expires_at <= \(now) LIMIT 1",
+        logger: logger
+      )
+      guard try await firstValue(due, as: Int.self) != nil else { return [] }
+      return try await client.withTransaction(logger: logger) { connection -> [Record] in
+        try await connection.query("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))", logger: logger)
+        let rows = try await connection.query(
+          "DELETE FROM nsm_endpoints WHERE expires_at <= \(now) RETURNING name, record",
+          logger: logger
+        )
+        var removed: [(String, ByteBuffer)] = []
+        for try await row in rows.decode((String, ByteBuffer).self) { removed.append(row) }
+        var records: [Record] = []
+        for (name, bytes) in removed {
+          _ = try await Self.appendChange(connection, name: name, deleted: true, record: bytes, logger: logger)
+          records.append(try Self.decode(bytes))
+        }
+        return records
+      }
+    }
+    if !removed.isEmpty { feed.poke() }
+    return removed
+  }
+
+  // MARK: SQL
+
+  private static func select(
+    _ query: Record,
+    logger: Logger,
+    run: (PostgresQuery) async throws -> PostgresRowSequence
+  ) async throws -> [Record] {
+    let (condition, binds) = try Record.filter(query)
+    let rows = try await run(
+      PostgresQuery(unsafeSQL: "SELECT record FROM \(Record.table) WHERE \(condition) ORDER BY name", binds: binds)
+    )
+    var records: [Record] = []
+    for try await bytes in rows.decode(ByteBuffer.self) {
+      let record = try decode(bytes)
+      if record.matches(query: query) { records.append(record) }
+    }
+    return records
+  }
+
+  /// Appends to the change log and notifies every replica at commit; returns the change number.
+  private static func appendChange(
+    _ connection: PostgresConnection,
+    name: String,
+    deleted: Bool,
+    record: ByteBuffer,
+    logger: Logger
+  ) async throws -> Int64 {
+    let inserted = try await connection.query(
+      """
+      INSERT INTO nsm_changes (kind, name, deleted, record)
+      VALUES (\(Record.changeKind), \(name), \(deleted), \(record)) RETURNING seq
+      """,
+      logger: logger
+    )
+    guard let seq = try await firstValue(inserted, as: Int64.self) else {
+      throw NSMError(.internal, "the change log returned no change number")
+    }
+    try await connection.query("SELECT pg_notify(\(ChangeFeed.channel), \(String(seq)))", logger: logger)
+    return seq
+  }
+
+  private static func decode(_ bytes: ByteBuffer) throws -> Record {
+    try Record(serializedBytes: Array(bytes.readableBytesView))
+  }
+
+  private static func binds(_ value: String) -> PostgresBindings {
+    var binds = PostgresBindings()
+    binds.append(value)
+    return binds
+  }
+}

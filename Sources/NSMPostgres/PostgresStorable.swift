@@ -1,0 +1,142 @@
+internal import Foundation
+public import NSMAPI
+public import NSMRegistry
+public import PostgresNIO
+public import SwiftProtobuf
+
+/// What the PostgreSQL store needs to know of a record kind: its table, the columns Find
+/// filters on, and how a Find template becomes a WHERE clause.
+///
+/// Every row keeps the whole wire message (`record`), so no field is ever lost; the other
+/// columns are derived from it for indexed filtering.
+public protocol PostgresStorable: RegistryRecord, SwiftProtobuf.Message {
+  /// `ns` or `nse` in the change log.
+  static var changeKind: String { get }
+  static var table: String { get }
+  /// Whether rows of this kind carry `expires_at` (endpoints are leases, services are not).
+  static var expires: Bool { get }
+
+  /// Inserts or replaces the row; `registrant` is kept from an existing row by the SQL itself.
+  func upsert(bytes: ByteBuffer, version: Int64) throws -> PostgresQuery
+
+  /// The WHERE clause (with its binds) selecting what can match `query`; matching is then
+  /// finished in Swift with ``RegistryRecord/matches(query:)``, so the semantics are exactly
+  /// the memory store's.
+  static func filter(_ query: Self) throws -> (sql: String, binds: PostgresBindings)
+
+  /// This kind's watchers among a change feed's.
+  static func addWatcher(
+    to watchers: inout ChangeFeed.Watchers,
+    query: Self,
+    bufferSize: Int,
+    startAfter: UInt64
+  ) -> (id: Int, events: WatchSubscribers<Self>.Events, continuation: WatchSubscribers<Self>.Events.Continuation)
+
+  static func removeWatcher(_ id: Int, from watchers: inout ChangeFeed.Watchers)
+}
+
+extension Registry_NetworkService: PostgresStorable {
+  public static var changeKind: String { "ns" }
+  public static var table: String { "nsm_network_services" }
+  public static var expires: Bool { false }
+
+  public func upsert(bytes: ByteBuffer, version: Int64) throws -> PostgresQuery {
+    """
+    INSERT INTO nsm_network_services (name, payload, record, registrant, version, updated_at)
+    VALUES (\(name), \(payload), \(bytes), \(registrant), \(version), now())
+    ON CONFLICT (name) DO UPDATE SET
+      payload = EXCLUDED.payload, record = EXCLUDED.record, version = EXCLUDED.version, updated_at = now()
+    """
+  }
+
+  public static func addWatcher(
+    to watchers: inout ChangeFeed.Watchers,
+    query: Self,
+    bufferSize: Int,
+    startAfter: UInt64
+  ) -> (id: Int, events: WatchSubscribers<Self>.Events, continuation: WatchSubscribers<Self>.Events.Continuation) {
+    watchers.networkServices.add(query: query, bufferSize: bufferSize, startAfter: startAfter)
+  }
+
+  public static func removeWatcher(_ id: Int, from watchers: inout ChangeFeed.Watchers) {
+    watchers.networkServices.remove(id)
+  }
+
+  public static func filter(_ query: Self) throws -> (sql: String, binds: PostgresBindings) {
+    var clause = SQLClause()
+    if !query.name.isEmpty { clause.add("name = $", query.name) }
+    if !query.payload.isEmpty { clause.add("payload = $", query.payload) }
+    return clause.build()
+  }
+}
+
+extension Registry_NetworkServiceEndpoint: PostgresStorable {
+  public static var changeKind: String { "nse" }
+  public static var table: String { "nsm_endpoints" }
+  public static var expires: Bool { true }
+
+  public func upsert(bytes: ByteBuffer, version: Int64) throws -> PostgresQuery {
+    let labels = try Self.labelsJSON(networkServiceLabels)
+    let expires = expiration
+    return """
+      INSERT INTO nsm_endpoints
+        (name, service_names, service_labels, url, expires_at, record, registrant, version, updated_at)
+      VALUES (\(name), \(networkServiceNames), \(labels)::jsonb, \(url), \(expires), \(bytes), \(registrant),
+              \(version), now())
+      ON CONFLICT (name) DO UPDATE SET
+        service_names = EXCLUDED.service_names, service_labels = EXCLUDED.service_labels,
+        url = EXCLUDED.url, expires_at = EXCLUDED.expires_at, record = EXCLUDED.record,
+        version = EXCLUDED.version, updated_at = now()
+      """
+  }
+
+  public static func addWatcher(
+    to watchers: inout ChangeFeed.Watchers,
+    query: Self,
+    bufferSize: Int,
+    startAfter: UInt64
+  ) -> (id: Int, events: WatchSubscribers<Self>.Events, continuation: WatchSubscribers<Self>.Events.Continuation) {
+    watchers.endpoints.add(query: query, bufferSize: bufferSize, startAfter: startAfter)
+  }
+
+  public static func removeWatcher(_ id: Int, from watchers: inout ChangeFeed.Watchers) {
+    watchers.endpoints.remove(id)
+  }
+
+  public static func filter(_ query: Self) throws -> (sql: String, binds: PostgresBindings) {
+    var clause = SQLClause()
+    if !query.name.isEmpty { clause.add("name = $", query.name) }
+    if !query.networkServiceNames.isEmpty { clause.add("service_names @> $", query.networkServiceNames) }
+    if !query.networkServiceLabels.isEmpty {
+      // JSONB containment is upstream's rule: each queried service present, its labels contained.
+      clause.add("service_labels @> $::jsonb", try labelsJSON(query.networkServiceLabels))
+    }
+    // strpos, not LIKE: '%' and '_' in a URL are not patterns.
+    if !query.url.isEmpty { clause.add("strpos(url, $) > 0", query.url) }
+    if query.hasExpirationTime {
+      clause.add("floor(extract(epoch FROM expires_at))::bigint = $", query.expirationTime.seconds)
+    }
+    return clause.build()
+  }
+
+  static func labelsJSON(_ labels: [String: Registry_NetworkServiceLabels]) throws -> String {
+    let plain = labels.mapValues(\.labels)
+    let data = try JSONSerialization.data(withJSONObject: plain, options: [.sortedKeys])
+    return String(decoding: data, as: UTF8.self)
+  }
+}
+
+/// A WHERE clause built from optional conditions, each with one `$` placeholder.
+struct SQLClause {
+  private var conditions: [String] = []
+  private var binds = PostgresBindings()
+
+  mutating func add(_ condition: String, _ value: some PostgresDynamicTypeEncodable) {
+    binds.append(value)
+    conditions.append(condition.replacingOccurrences(of: "$", with: "$\(binds.count)"))
+  }
+
+  func build() -> (sql: String, binds: PostgresBindings) {
+    (conditions.isEmpty ? "TRUE" : conditions.joined(separator: " AND "), binds)
+  }
+}
