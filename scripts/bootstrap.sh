@@ -8,7 +8,9 @@ packages=(
   libldns-dev         # DNS SRV discovery (libldns)
   ldnsutils           # drill, used by tests to wait for nsd
   nsd                 # authoritative DNS server started by tests
-  postgresql          # initdb/pg_ctl for the tests' throwaway database
+  postgresql          # initdb/postgres/psql for the tests' throwaway database
+  openssl             # certificates for the tests' TLS database
+  procps              # pkill, used to crash the test database
 )
 
 missing=()

@@ -18,12 +18,14 @@ public final class TestPostgres: Sendable {
     let port: Int
     let runAs: String?
     let bin: String
+    let options: [String]
 
-    init(folder: String, port: Int, runAs: String?, bin: String) {
+    init(folder: String, port: Int, runAs: String?, bin: String, options: [String]) {
       self.folder = folder
       self.port = port
       self.runAs = runAs
       self.bin = bin
+      self.options = options
     }
 
     /// The running postmaster: a direct child, so killing it is a real crash.
@@ -44,8 +46,9 @@ public final class TestPostgres: Sendable {
     return try await task.value
   }
 
-  /// A new server of its own (for tests that kill it); stop it with ``stop()``.
-  public static func start() async throws -> TestPostgres {
+  /// A new server of its own (for tests that kill it); stop it with ``stop()``. With `tls`, the
+  /// server offers TLS with a self-signed certificate for 127.0.0.1, at ``certificatePath``.
+  public static func start(tls: Bool = false) async throws -> TestPostgres {
     if let url = ProcessInfo.processInfo.environment["NSM_TEST_POSTGRES_URL"], !url.isEmpty {
       return TestPostgres(baseURL: url, cluster: nil)
     }
@@ -64,7 +67,21 @@ public final class TestPostgres: Sendable {
     if let user {
       _ = try await runProgram("/bin/chown", [user, folder])
     }
-    let cluster = Cluster(folder: folder, port: try freeLoopbackPort(), runAs: user, bin: bin)
+    var options: [String] = []
+    if tls {
+      let (status, output) = try await runProgram(
+        "/usr/bin/openssl",
+        [
+          "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+          "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", "\(folder)/server.key", "-out", "\(folder)/server.crt",
+        ]
+      )
+      guard status == 0 else { throw TestPostgresError("openssl failed: \(output)") }
+      chmod("\(folder)/server.key", 0o600)
+      if let user { _ = try await runProgram("/bin/chown", [user, "\(folder)/server.key", "\(folder)/server.crt"]) }
+      options = ["-c", "ssl=on", "-c", "ssl_cert_file=\(folder)/server.crt", "-c", "ssl_key_file=\(folder)/server.key"]
+    }
+    let cluster = Cluster(folder: folder, port: try freeLoopbackPort(), runAs: user, bin: bin, options: options)
     try await cluster.run(
       "initdb",
       ["-D", "\(folder)/data", "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]
@@ -80,8 +97,14 @@ public final class TestPostgres: Sendable {
     self.cluster = cluster
   }
 
-  /// Creates an empty database and returns its URL (`sslmode=disable`: the test server has no
-  /// certificate).
+  /// The server's self-signed certificate, for a server started with `tls`.
+  public var certificatePath: String? {
+    guard let cluster, !cluster.options.isEmpty else { return nil }
+    return "\(cluster.folder)/server.crt"
+  }
+
+  /// Creates an empty database and returns its URL (`sslmode=disable` unless the base URL says
+  /// otherwise).
   public func makeDatabase() async throws -> String {
     let name = "nsm_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
     let (status, output) = try await runProgram("/usr/bin/psql", [adminURL, "-q", "-c", "CREATE DATABASE \(name)"])
@@ -168,10 +191,11 @@ extension TestPostgres.Cluster {
   /// Foundation watches to reap the child, and the wait would never end.
   func startServer() async throws {
     let process = Process()
-    var arguments = [
-      "\(bin)/postgres", "-D", "\(folder)/data", "-p", "\(port)", "-k", folder,
-      "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200",
-    ]
+    var arguments =
+      [
+        "\(bin)/postgres", "-D", "\(folder)/data", "-p", "\(port)", "-k", folder,
+        "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200",
+      ] + options
     if let runAs {
       let (uidStatus, uid) = try await runProgram("/usr/bin/id", ["-u", runAs])
       let (gidStatus, gid) = try await runProgram("/usr/bin/id", ["-g", runAs])
