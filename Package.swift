@@ -15,6 +15,7 @@ let package = Package(
     .library(name: "NSMCore", targets: ["NSMCore"]),
     .library(name: "NSMRegistry", targets: ["NSMRegistry"]),
     .library(name: "NSMPostgres", targets: ["NSMPostgres"]),
+    .library(name: "NSMDNS", targets: ["NSMDNS"]),
     .library(name: "NSMCLI", targets: ["NSMCLI"]),
     .library(name: "NSMTesting", targets: ["NSMTesting"]),
   ],
@@ -64,6 +65,20 @@ let package = Package(
       ],
       swiftSettings: strictSettings
     ),
+    .systemLibrary(
+      name: "CLDNS",
+      pkgConfig: "ldns",
+      providers: [.apt(["libldns-dev"])]
+    ),
+    .target(
+      name: "NSMDNS",
+      dependencies: [
+        "CLDNS",
+        "NSMCore",
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: strictSettings
+    ),
     .target(
       name: "NSMPostgres",
       dependencies: [
@@ -85,6 +100,7 @@ let package = Package(
         "NSMCore",
         "NSMRegistry",
         "NSMPostgres",
+        "NSMDNS",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -107,6 +123,7 @@ let package = Package(
         "NSMCore",
         "NSMRegistry",
         "NSMPostgres",
+        "NSMDNS",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),
@@ -139,6 +156,11 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "Logging", package: "swift-log"),
       ],
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "NSMDNSTests",
+      dependencies: ["NSMDNS", "NSMCore", "NSMTesting", "nsm"],
       swiftSettings: strictSettings
     ),
     .testTarget(

@@ -215,7 +215,13 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
     guard let seq = try await firstValue(inserted, as: Int64.self) else {
       throw NSMError(.internal, "the change log returned no change number")
     }
-    try await connection.query("SELECT pg_notify(\(ChangeFeed.channel), \(String(seq)))", logger: logger)
+    // The payload names the change (version, kind, key) for anyone listening with psql; the
+    // feed itself reads the log from its last position, whatever the payload says.
+    let payload = "\(seq) \(Record.changeKind) \(name)"
+    try await connection.query(
+      "SELECT pg_notify(\(ChangeFeed.channel), \(String(payload.utf8.prefix(7000)) ?? String(seq)))",
+      logger: logger
+    )
     return seq
   }
 
