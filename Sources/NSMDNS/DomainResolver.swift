@@ -126,7 +126,15 @@ public final class DomainResolver: Sendable {
     var lastError: DNSError?
     for record in ordered {
       do {
-        for (address, ttl) in try await addresses(of: record.target, hint: answer, domain: domain) {
+        var found: [(String, UInt32)]
+        do {
+          found = try await addresses(of: record.target, hint: answer, domain: domain)
+        } catch where form == .upstream && record.target != srvName {
+          // Upstream NSM reads the addresses of the SRV name itself, whatever the target says;
+          // a domain published for upstream may rely on that.
+          found = try await addresses(of: srvName, hint: answer, domain: domain)
+        }
+        for (address, ttl) in found {
           endpoints.append(
             Endpoint(
               address: address,

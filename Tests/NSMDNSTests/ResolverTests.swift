@@ -28,6 +28,9 @@ struct ResolverTests {
     ; upstream's form pointing at another name (upstream itself ignores that target: sdk#1518)
     registry.nsm-system.other  IN SRV 0 0 5006 host.other
     host.other                 IN A   127.0.0.22
+    ; upstream's form as upstream reads it: a target without addresses, the SRV name with one
+    registry.nsm-system.legacy IN SRV 0 0 5010 elsewhere.legacy
+    registry.nsm-system.legacy IN A   127.0.0.23
     ; "service decidedly not available"
     _nsm-registry._tcp.down    IN SRV 0 0 0 .
     ; a target with no address
@@ -81,10 +84,10 @@ struct ResolverTests {
       let registry = try await resolver.registry(of: "a.nsm.test")
       #expect(registry.map(\.hostPort) == ["127.0.0.1:5002"])
       #expect(registry.first?.form == .srv)
-      let got3051 = try await resolver.proxy(of: "b.nsm.test").map(\.hostPort)
-      #expect(got3051 == ["127.0.0.1:5014"])
-      let got6225 = try await resolver.registry(of: "floating.nsm.test").map(\.hostPort)
-      #expect(got6225 == ["127.0.0.1:5022"])
+      let proxyB = try await resolver.proxy(of: "b.nsm.test").map(\.hostPort)
+      #expect(proxyB == ["127.0.0.1:5014"])
+      let floating = try await resolver.registry(of: "floating.nsm.test").map(\.hostPort)
+      #expect(floating == ["127.0.0.1:5022"])
       await Self.expectDNSError(.nxdomain, .notFound, mentioning: "nsmgr-proxy.nsm-system.floating.nsm.test.") {
         _ = try await resolver.proxy(of: "floating.nsm.test")
       }
@@ -92,8 +95,10 @@ struct ResolverTests {
       let old = try await resolver.registry(of: "old.t.nsm.test")
       #expect(old.map(\.hostPort) == ["127.0.0.21:5005"])
       #expect(old.first?.form == .upstream)
-      let got8807 = try await resolver.registry(of: "other.t.nsm.test").map(\.hostPort)
-      #expect(got8807 == ["127.0.0.22:5006"])
+      let other = try await resolver.registry(of: "other.t.nsm.test").map(\.hostPort)
+      #expect(other == ["127.0.0.22:5006"])
+      let legacy = try await resolver.registry(of: "legacy.t.nsm.test")
+      #expect(legacy.map(\.hostPort) == ["127.0.0.23:5010"])
     }
   }
 
@@ -139,13 +144,13 @@ struct ResolverTests {
   @Test func ipv6TargetsAndLiterals() async throws {
     try await Self.withNSD { nsd in
       let resolver = Self.resolver(nsd)
-      let got5134 = try await resolver.registry(of: "v6.t.nsm.test").map(\.hostPort)
-      #expect(got5134 == ["[::1]:5008"])
+      let v6 = try await resolver.registry(of: "v6.t.nsm.test").map(\.hostPort)
+      #expect(v6 == ["[::1]:5008"])
       let before = resolver.queriesSent
-      let got7136 = try await resolver.registry(of: "10.0.0.1:5002").map(\.hostPort)
-      #expect(got7136 == ["10.0.0.1:5002"])
-      let got749 = try await resolver.proxy(of: "[fd00::1]:5004").map(\.hostPort)
-      #expect(got749 == ["[fd00::1]:5004"])
+      let literal = try await resolver.registry(of: "10.0.0.1:5002").map(\.hostPort)
+      #expect(literal == ["10.0.0.1:5002"])
+      let literalV6 = try await resolver.proxy(of: "[fd00::1]:5004").map(\.hostPort)
+      #expect(literalV6 == ["[fd00::1]:5004"])
       #expect(resolver.queriesSent == before, "a host:port domain skips DNS")
     }
   }
@@ -198,8 +203,8 @@ struct ResolverTests {
       ])
       configuration.timeout = .milliseconds(300)
       let failover = DomainResolver(configuration: configuration)
-      let got5290 = try await failover.registry(of: "a.nsm.test").map(\.hostPort)
-      #expect(got5290 == ["127.0.0.1:5002"])
+      let viaSecondServer = try await failover.registry(of: "a.nsm.test").map(\.hostPort)
+      #expect(viaSecondServer == ["127.0.0.1:5002"])
 
       nsd.stop()
       let resolver = Self.resolver(nsd, timeout: .milliseconds(300))
