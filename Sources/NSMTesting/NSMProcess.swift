@@ -100,10 +100,15 @@ public struct NSMProcess: Sendable {
 
     /// The address a started `nsm registry` logs that it listens on.
     public func registryAddress() async throws -> ServiceAddress {
-      guard let line = await stderrLine(containing: "address="),
-        let range = line.range(of: "address=")
-      else {
-        throw NSMError.unavailable("the registry did not log its address: \(stderrSeen.all(containing: ""))")
+      // The parsing sits in a plain function: Swift 6.3.1 crashed splitting this coroutine
+      // in release builds when it was written inline.
+      let line = await stderrLine(containing: "address=")
+      return try Self.address(in: line, log: stderrSeen.all(containing: ""))
+    }
+
+    private static func address(in line: String?, log: [String]) throws -> ServiceAddress {
+      guard let line, let range = line.range(of: "address=") else {
+        throw NSMError.unavailable("the registry did not log its address: \(log)")
       }
       return try ServiceAddress(parsing: String(line[range.upperBound...].prefix { $0 != " " }))
     }
