@@ -1,11 +1,12 @@
 import ArgumentParser
+import BenchSupport
+import NSMTesting
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import NSMAPI
 import NSMCore
 import NSMRegistry
-import NSMTesting
 
 /// Registry throughput and latency over loopback gRPC, against a bare echo service on the
 /// same stack (docs/benchmarks.md).
@@ -146,13 +147,8 @@ struct RegistryBench: AsyncParsableCommand {
   }
 }
 
-struct BenchError: Error, CustomStringConvertible {
-  var description: String
-  init(_ description: String) { self.description = description }
-}
-
 func progress(_ message: String) {
-  FileHandle.standardError.write(Data("registry-bench: \(message)\n".utf8))
+  writeProgress("registry-bench", message)
 }
 
 func endpointName(_ index: Int) -> String { "bench-nse-\(index)" }
@@ -182,19 +178,6 @@ func load(registry: TestRegistry, clients: [RegistryClient], upTo size: Int) asy
     "loaded \(size - from) NSEs in \(format(elapsed.seconds, digits: 2)) s "
       + "(\(format(Double(size - from) / elapsed.seconds, digits: 0)) registrations/s, not part of the table)"
   )
-}
-
-/// Opens `count` clients to `address`, each its own `GRPCClient` and connection, for `body`.
-func withClients<Result: Sendable>(
-  _ count: Int,
-  address: ServiceAddress,
-  opened: [RegistryClient] = [],
-  _ body: ([RegistryClient]) async throws -> Result
-) async throws -> Result {
-  if opened.count == count { return try await body(opened) }
-  return try await RegistryClient.with(address: address) { client in
-    try await withClients(count, address: address, opened: opened + [client], body)
-  }
 }
 
 /// Runs the echo service on its own server on 127.0.0.1:0 for `body`, which gets its port.

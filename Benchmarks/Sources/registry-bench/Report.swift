@@ -1,9 +1,5 @@
+import BenchSupport
 import Foundation
-
-func format(_ value: Double, digits: Int) -> String {
-  guard value.isFinite else { return "n/a" }
-  return String(format: "%.\(digits)f", value)
-}
 
 /// The Markdown printed at the end of a run.
 func report(
@@ -86,11 +82,4 @@ func report(
   ]
   lines += rows.compactMap { $0 }
   return lines.joined(separator: "\n")
-}
-
-/// The system's 1, 5 and 15 minute load averages, where /proc has them: other work on the
-/// machine competes with the benchmark for its cores.
-func loadAverage() -> String? {
-  guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return nil }
-  return text.split(separator: " ").prefix(3).joined(separator: " ")
 }

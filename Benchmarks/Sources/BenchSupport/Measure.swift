@@ -1,7 +1,7 @@
-import Foundation
+internal import Foundation
 
 /// How long each client keeps calling in the measured part of a scenario.
-enum Plan: Sendable {
+package enum Plan: Sendable {
   /// Until a shared deadline, `Duration` after the warm-up ends.
   case duration(Duration)
   /// A fixed number of calls per client.
@@ -9,21 +9,54 @@ enum Plan: Sendable {
 }
 
 /// What one scenario measured.
-struct ScenarioResult: Sendable {
-  var name: String
-  var storeSize: Int?
-  var clients: Int
+package struct ScenarioResult: Sendable {
+  package var name: String
+  package var storeSize: Int?
+  package var clients: Int
   /// Latencies of the measured calls, nanoseconds, sorted ascending.
-  var latencies: [Int64]
+  package var latencies: [Int64]
   /// From the end of the warm-up to the last measured call's completion.
-  var elapsed: Duration
+  package var elapsed: Duration
   /// CPU time (user + system) the whole process used while measuring: clients and servers.
-  var cpu: Duration
+  /// Nil when the work ran in another process (pgbench).
+  package var cpu: Duration?
+  /// CPU time of the database server's processes while measuring (PostgreSQL), where measured.
+  package var databaseCPU: Duration?
+  /// CPU time of an external client tool (pgbench) while measuring, where one ran.
+  package var toolCPU: Duration?
+  /// Calls counted by the tool itself when that differs from `latencies.count` (pgbench).
+  package var reportedCalls: Int?
+  /// Throughput as the tool itself reported it (pgbench's tps), instead of calls / elapsed.
+  package var reportedOpsPerSecond: Double?
 
-  var calls: Int { latencies.count }
+  package init(
+    name: String,
+    storeSize: Int?,
+    clients: Int,
+    latencies: [Int64],
+    elapsed: Duration,
+    cpu: Duration?,
+    databaseCPU: Duration? = nil,
+    toolCPU: Duration? = nil,
+    reportedCalls: Int? = nil,
+    reportedOpsPerSecond: Double? = nil
+  ) {
+    self.name = name
+    self.storeSize = storeSize
+    self.clients = clients
+    self.latencies = latencies
+    self.elapsed = elapsed
+    self.cpu = cpu
+    self.databaseCPU = databaseCPU
+    self.toolCPU = toolCPU
+    self.reportedCalls = reportedCalls
+    self.reportedOpsPerSecond = reportedOpsPerSecond
+  }
+
+  package var calls: Int { reportedCalls ?? latencies.count }
 
   /// Several runs of one scenario as one: their samples merged, their times added.
-  static func pooled(_ name: String, _ runs: [ScenarioResult]) -> ScenarioResult? {
+  package static func pooled(_ name: String, _ runs: [ScenarioResult]) -> ScenarioResult? {
     guard let first = runs.first else { return nil }
     return ScenarioResult(
       name: name,
@@ -31,38 +64,51 @@ struct ScenarioResult: Sendable {
       clients: first.clients,
       latencies: runs.flatMap(\.latencies).sorted(),
       elapsed: runs.reduce(.zero) { $0 + $1.elapsed },
-      cpu: runs.reduce(.zero) { $0 + $1.cpu }
+      cpu: runs.reduce(Duration.zero) { $0 + ($1.cpu ?? .zero) }
     )
   }
 
-  var opsPerSecond: Double {
+  package var opsPerSecond: Double {
+    if let reportedOpsPerSecond { return reportedOpsPerSecond }
     let seconds = elapsed.seconds
     return seconds > 0 ? Double(calls) / seconds : 0
   }
 
-  /// Nearest-rank percentile of the sorted samples, in milliseconds: the smallest sample with
-  /// at least `fraction` of all samples at or below it.
   /// Process CPU time per call, microseconds: client and server work together, and what
   /// contention from other processes affects least.
-  var cpuMicrosecondsPerCall: Double {
-    calls > 0 ? cpu.seconds * 1e6 / Double(calls) : .nan
+  package var cpuMicrosecondsPerCall: Double {
+    guard let cpu, calls > 0 else { return .nan }
+    return cpu.seconds * 1e6 / Double(calls)
   }
 
-  func percentileMilliseconds(_ fraction: Double) -> Double {
-    guard !latencies.isEmpty else { return .nan }
-    let rank = Int((fraction * Double(latencies.count)).rounded(.up))
-    let index = min(max(rank - 1, 0), latencies.count - 1)
-    return Double(latencies[index]) / 1_000_000
+  /// `time` per call, microseconds; NaN when not measured.
+  package func microsecondsPerCall(_ time: Duration?) -> Double {
+    guard let time, calls > 0 else { return .nan }
+    return time.seconds * 1e6 / Double(calls)
+  }
+
+  /// Nearest-rank percentile of the sorted samples, in milliseconds: the smallest sample with
+  /// at least `fraction` of all samples at or below it.
+  package func percentileMilliseconds(_ fraction: Double) -> Double {
+    percentile(latencies, fraction)
   }
 }
 
+/// Nearest-rank percentile of sorted nanosecond samples, in milliseconds.
+package func percentile(_ sorted: [Int64], _ fraction: Double) -> Double {
+  guard !sorted.isEmpty else { return .nan }
+  let rank = Int((fraction * Double(sorted.count)).rounded(.up))
+  let index = min(max(rank - 1, 0), sorted.count - 1)
+  return Double(sorted[index]) / 1_000_000
+}
+
 extension Duration {
-  var seconds: Double {
+  package var seconds: Double {
     let (seconds, attoseconds) = components
     return Double(seconds) + Double(attoseconds) / 1e18
   }
 
-  var nanoseconds: Int64 {
+  package var nanoseconds: Int64 {
     let (seconds, attoseconds) = components
     return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
   }
@@ -73,21 +119,23 @@ extension Duration {
 /// (calls not recorded), then record each call's latency with `ContinuousClock`.
 ///
 /// `call` gets the client, the client's index and a sequence number unique per client across
-/// warm-up and measurement (for distinct names).
-func runClosedLoop<Client: Sendable>(
+/// warm-up and measurement (for distinct names). `databaseCPU`, when given, reads the database
+/// server's CPU time so far; it is sampled when the process's is.
+package func runClosedLoop<Client: Sendable>(
   name: String,
   storeSize: Int?,
   clients: [Client],
   warmup: Duration,
   plan: Plan,
+  databaseCPU: (@Sendable () -> Duration?)? = nil,
   call: @escaping @Sendable (Client, _ index: Int, _ sequence: Int) async throws -> Void
 ) async throws -> ScenarioResult {
   let clock = ContinuousClock()
   let measureStart = clock.now.advanced(by: warmup)
-  // Samples the process's CPU time when the warm-up ends.
+  // Samples the process's (and the database's) CPU time when the warm-up ends.
   let cpuAtStart = Task {
     try? await clock.sleep(until: measureStart)
-    return processCPUTime()
+    return (processCPUTime(), databaseCPU?())
   }
   let perClient = try await withThrowingTaskGroup(
     of: (latencies: [Int64], lastEnd: ContinuousClock.Instant).self
@@ -130,7 +178,8 @@ func runClosedLoop<Client: Sendable>(
     return results
   }
   let cpuAtEnd = processCPUTime()
-  let cpu = cpuAtEnd - (await cpuAtStart.value)
+  let databaseAtEnd = databaseCPU?()
+  let (cpuStart, databaseAtStart) = await cpuAtStart.value
   let lastEnd = perClient.map(\.lastEnd).max() ?? measureStart
   return ScenarioResult(
     name: name,
@@ -138,12 +187,13 @@ func runClosedLoop<Client: Sendable>(
     clients: clients.count,
     latencies: perClient.flatMap(\.latencies).sorted(),
     elapsed: lastEnd - measureStart,
-    cpu: cpu
+    cpu: cpuAtEnd - cpuStart,
+    databaseCPU: databaseAtEnd.flatMap { end in databaseAtStart.map { end - $0 } }
   )
 }
 
 /// CPU time of this process so far, all threads, user plus system.
-func processCPUTime() -> Duration {
+package func processCPUTime() -> Duration {
   var time = timespec()
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
   return .seconds(Int64(time.tv_sec)) + .nanoseconds(Int64(time.tv_nsec))
