@@ -48,7 +48,9 @@ public final class TestPostgres: Sendable {
 
   /// A new server of its own (for tests that kill it); stop it with ``stop()``. With `tls`, the
   /// server offers TLS with a self-signed certificate for 127.0.0.1, at ``certificatePath``.
-  public static func start(tls: Bool = false) async throws -> TestPostgres {
+  /// Tests run with `fsync=off`; `durable` keeps PostgreSQL's defaults (`fsync=on`,
+  /// `synchronous_commit=on`), for measurements.
+  public static func start(tls: Bool = false, durable: Bool = false) async throws -> TestPostgres {
     if let url = ProcessInfo.processInfo.environment["NSM_TEST_POSTGRES_URL"], !url.isEmpty {
       return TestPostgres(baseURL: url, cluster: nil)
     }
@@ -67,7 +69,7 @@ public final class TestPostgres: Sendable {
     if let user {
       _ = try await runProgram("/bin/chown", [user, folder])
     }
-    var options: [String] = []
+    var options = durable ? ["-c", "fsync=on", "-c", "synchronous_commit=on"] : ["-c", "fsync=off"]
     if tls {
       let (status, output) = try await runProgram(
         "/usr/bin/openssl",
@@ -79,7 +81,9 @@ public final class TestPostgres: Sendable {
       guard status == 0 else { throw TestPostgresError("openssl failed: \(output)") }
       chmod("\(folder)/server.key", 0o600)
       if let user { _ = try await runProgram("/bin/chown", [user, "\(folder)/server.key", "\(folder)/server.crt"]) }
-      options = ["-c", "ssl=on", "-c", "ssl_cert_file=\(folder)/server.crt", "-c", "ssl_key_file=\(folder)/server.key"]
+      options += [
+        "-c", "ssl=on", "-c", "ssl_cert_file=\(folder)/server.crt", "-c", "ssl_key_file=\(folder)/server.key",
+      ]
     }
     let cluster = Cluster(folder: folder, port: try freeLoopbackPort(), runAs: user, bin: bin, options: options)
     try await cluster.run(
@@ -99,7 +103,7 @@ public final class TestPostgres: Sendable {
 
   /// The server's self-signed certificate, for a server started with `tls`.
   public var certificatePath: String? {
-    guard let cluster, !cluster.options.isEmpty else { return nil }
+    guard let cluster, cluster.options.contains("ssl=on") else { return nil }
     return "\(cluster.folder)/server.crt"
   }
 
@@ -194,7 +198,7 @@ extension TestPostgres.Cluster {
     var arguments =
       [
         "\(bin)/postgres", "-D", "\(folder)/data", "-p", "\(port)", "-k", folder,
-        "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200",
+        "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200",
       ] + options
     if let runAs {
       let (uidStatus, uid) = try await runProgram("/usr/bin/id", ["-u", runAs])

@@ -1,9 +1,9 @@
 import BenchSupport
-import NSMTesting
 import NSMAPI
 import NSMCore
 import NSMPostgres
 import NSMRegistry
+import NSMTesting
 import Synchronization
 
 /// What the watch fan-out scenario measured.

@@ -1,12 +1,12 @@
 import ArgumentParser
 import BenchSupport
-import NSMTesting
 import Foundation
 import Logging
 import NSMAPI
 import NSMCore
 import NSMPostgres
 import NSMRegistry
+import NSMTesting
 import SwiftProtobuf
 
 /// The registry on its PostgreSQL store over loopback gRPC, next to pgbench running the same
@@ -91,7 +91,7 @@ struct PostgresBench: AsyncParsableCommand {
   func run() async throws {
     LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
     // Ctrl-C, SIGTERM and the time limit end the process through exit(), whose handlers stop
-    // the PostgreSQL servers (TestPostgres's and DurableCluster's atexit cleanup).
+    // the PostgreSQL servers (TestPostgres's atexit cleanup).
     let stoppers = [SIGINT, SIGTERM].map { (number: Int32) -> any DispatchSourceSignal in
       signal(number, SIG_IGN)
       let source = DispatchSource.makeSignalSource(signal: number, queue: .global())

@@ -1,0 +1,77 @@
+public import Logging
+public import NSMCore
+public import NSMPostgres
+public import NSMRegistry
+internal import ServiceLifecycle
+
+/// A running ``PostgresDatabase`` (one registry replica's worth) on `url`, migrated, with its
+/// pool and change feed running for `body`.
+public func withPostgresDatabase<Result: Sendable>(
+  _ url: String,
+  poolSize: Int = 4,
+  options: PostgresDatabase.Options = .init(),
+  logLevel: Logger.Level = .critical,
+  _ body: (PostgresDatabase) async throws -> Result
+) async throws -> Result {
+  var logger = Logger(label: "test-postgres")
+  logger.logLevel = logLevel
+  let database = PostgresDatabase(
+    url: try PostgresStoreURL(parsing: url, poolSize: poolSize),
+    options: options,
+    logger: logger
+  )
+  return try await withThrowingTaskGroup(of: Void.self) { group in
+    group.addTask { await database.client.run() }
+    do {
+      try await database.migrate(waitForDatabase: false)
+      group.addTask { try await database.feed.run() }
+      let result = try await body(database)
+      group.cancelAll()
+      return result
+    } catch {
+      group.cancelAll()
+      throw error
+    }
+  }
+}
+
+/// A registry server on `database`'s stores, listening on a free loopback port, for `body`;
+/// shut down gracefully afterwards.
+public func withPostgresRegistry<Result: Sendable>(
+  on database: PostgresDatabase,
+  configure: (inout RegistryConfiguration) -> Void = { _ in },
+  logLevel: Logger.Level = .critical,
+  _ body: (ServiceAddress) async throws -> Result
+) async throws -> Result {
+  var configuration = RegistryConfiguration()
+  configuration.listen = .tcp(host: "127.0.0.1", port: 0)
+  configure(&configuration)
+  var logger = Logger(label: "test-registry")
+  logger.logLevel = logLevel
+  let server = try RegistryServer(
+    configuration: configuration,
+    networkServices: database.networkServices,
+    endpoints: database.endpoints,
+    logger: logger
+  )
+  let group = ServiceGroup(services: server.services, logger: logger)
+  return try await withThrowingTaskGroup(of: Void.self) { tasks in
+    tasks.addTask { try await group.run() }
+    do {
+      var address: ServiceAddress?
+      for _ in 0..<500 where address == nil {
+        address = try? await server.listeningAddress
+        if address == nil { try await Task.sleep(for: .milliseconds(10)) }
+      }
+      guard let address else { throw NSMError.unavailable("the registry did not start listening") }
+      let result = try await body(address)
+      await group.triggerGracefulShutdown()
+      try await tasks.waitForAll()
+      return result
+    } catch {
+      await group.triggerGracefulShutdown()
+      try? await tasks.waitForAll()
+      throw error
+    }
+  }
+}
