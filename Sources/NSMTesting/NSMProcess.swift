@@ -93,11 +93,6 @@ public struct NSMProcess: Sendable {
       return stderrSeen.first(containing: text)
     }
 
-    /// Every standard-error line containing `text` so far.
-    public func stderrLines(containing text: String) -> [String] {
-      stderrSeen.all(containing: text)
-    }
-
     /// The address a started `nsm registry` logs that it listens on.
     public func registryAddress() async throws -> ServiceAddress {
       // The parsing sits in a plain function: Swift 6.3.1 crashed splitting this coroutine

@@ -301,13 +301,15 @@ struct RecordValidationTests {
 
   // MARK: - Names and queries
 
-  @Test("validateName uses the given field")
-  func validateName() throws {
-    try RecordValidation.validateName("nse-1", field: "name")
+  @Test("an Unregister name is checked under its kind's field")
+  func unregisterName() throws {
+    let field = RecordValidation.nameField(kind: "network service endpoint")
+    #expect(field == "network_service_endpoint.name")
+    try NameRules.validate("nse-1", field: field)
     let error = try requireInvalidArgument { () throws(NSMError) in
-      try RecordValidation.validateName("", field: "unregister.name")
+      try NameRules.validate("", field: field)
     }
-    #expect(error.message == "unregister.name is empty")
+    #expect(error.message == "network_service_endpoint.name is empty")
   }
 
   @Test("validateQuery allows an empty (wildcard) name")

@@ -78,9 +78,9 @@ public enum RecordValidation {
     try checkPathIDs(nse.pathIds, field: "network_service_endpoint.path_ids")
   }
 
-  /// A name given to Unregister: only the name matters, and it must be present.
-  public static func validateName(_ name: String, field: String) throws(NSMError) {
-    try NameRules.validate(name, field: field)
+  /// The field a record kind's name is reported as: `network_service_endpoint.name`.
+  public static func nameField(kind: String) -> String {
+    kind.replacingOccurrences(of: " ", with: "_") + ".name"
   }
 
   /// A Find query: a template whose empty fields are wildcards. Only its size is limited, and
@@ -89,7 +89,7 @@ public enum RecordValidation {
   {
     try checkSize(template, kind: kind + " query")
     if !name.isEmpty {
-      try NameRules.validate(name, field: kind.replacingOccurrences(of: " ", with: "_") + ".name")
+      try NameRules.validate(name, field: nameField(kind: kind))
     }
   }
 

@@ -1,4 +1,3 @@
-internal import Foundation
 internal import NSMCore
 
 /// Rejects bad input with INVALID_ARGUMENT before anything downstream sees it.
@@ -21,8 +20,7 @@ public struct ValidateElement<Record: RegistryRecord>: RegistryElement {
   }
 
   public func unregister(_ record: Record, context: RegistryContext, next: RegistryNext<Record>) async throws {
-    let field = Record.kind.replacingOccurrences(of: " ", with: "_") + ".name"
-    try NameRules.validate(record.name, field: field)
+    try NameRules.validate(record.name, field: RecordValidation.nameField(kind: Record.kind))
     try await next.unregister(record, context: context)
   }
 }
