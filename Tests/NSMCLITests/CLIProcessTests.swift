@@ -14,17 +14,27 @@ struct CLIProcessTests {
     "topology-aware-selection.yaml", "scale-from-zero.yaml",
   ].map { ExampleLoadingTests.examples.appendingPathComponent($0).path }
 
+  /// The seed's examples name services in three domains; one registry serves the first and
+  /// hosts the other two as floating domains, so every example is stored here.
   @Test func examplesRoundTripThroughApplyAndGetYAML() async throws {
-    try await TestRegistry.run { registry in
+    try await TestRegistry.run {
+      $0.domain = "finance.example.com"
+      $0.federation.floatingDomains = ["marketing.example.com", "sales.example.com"]
+    } _: { registry in
       let url = registry.address.description
       for file in Self.exampleFiles {
         let applied = try await NSMProcess.run(["apply", "-f", file, "--registry", url])
         #expect(applied.status == 0, "\(file): \(applied.stderr)")
         #expect(applied.stdout.contains(" applied"))
       }
+      // A plain Find lists the registry's own domain, with its suffix stripped.
       let stored = try await registry.withClient { try await $0.find(Registry_NetworkService()) }
+      #expect(stored.map(\.name).sorted() == ["service-mesh", "simple-network-service"])
       // Two examples share the name local-vl3@marketing.example.com: the later one wins.
-      #expect(stored.count == 4)
+      let floating = try await registry.withClient {
+        try await $0.find(Registry_NetworkService.with { $0.name = "local-vl3@marketing.example.com" })
+      }
+      #expect(floating.map(\.name) == ["local-vl3@marketing.example.com"])
 
       let listed = try await NSMProcess.run(["get", "ns", "-o", "yaml", "--registry", url])
       #expect(listed.status == 0, "\(listed.stderr)")

@@ -33,7 +33,7 @@ struct DomainTranslationTests {
       $0.networkServiceLabels = ["ns1@domain1": .with { $0.labels = ["app": "myapp"] }]
       $0.url = "tcp://1.2.3.4:5002"
     }
-    #expect(try DomainTranslation.route(nse, ownDomain: "cluster.local") == .foreign("domain1"))
+    #expect(try DomainTranslation.route(nse, served: ServedDomains(primary: "cluster.local")) == .foreign("domain1"))
 
     let outgoing = DomainTranslation.stripped(nse, domain: "domain1")
     #expect(outgoing.name == "nse-1")
@@ -54,29 +54,53 @@ struct DomainTranslationTests {
         $0.networkServiceNames = services
       }
     }
-    #expect(try DomainTranslation.route(nse("nse", ["ns"]), ownDomain: "a.example") == .local(ownSuffix: false))
+    let served = ServedDomains(primary: "a.example", floating: ["f2.example"])
+    #expect(try DomainTranslation.route(nse("nse", ["ns"]), served: served) == .local(domain: "a.example", suffixed: false))
     #expect(
-      try DomainTranslation.route(nse("nse@a.example", ["ns"]), ownDomain: "a.example") == .local(ownSuffix: true)
+      try DomainTranslation.route(nse("nse@A.example.", ["ns"]), served: served)
+        == .local(domain: "a.example", suffixed: true)
     )
     #expect(
-      try DomainTranslation.route(nse("nse@f.example", ["ns@f.example"]), ownDomain: "a.example")
-        == .foreign("f.example")
+      try DomainTranslation.route(nse("nse", ["ns@f2.example"]), served: served)
+        == .local(domain: "f2.example", suffixed: true),
+      "a hosted floating domain is served here"
     )
     #expect(
-      try DomainTranslation.route(nse("nse@a.example", ["ns@b.example"]), ownDomain: "a.example")
-        == .foreign("b.example")
+      try DomainTranslation.route(nse("nse", ["ns"]), served: served, implied: "f2.example")
+        == .local(domain: "f2.example", suffixed: false),
+      "plain names of a forwarded call belong to the domain the forwarder named"
     )
     #expect(
-      DomainTranslation.route(Registry_NetworkService.with { $0.name = "ns@B.example" }, ownDomain: "a.example")
+      try DomainTranslation.route(nse("nse", ["ns"]), served: served, implied: "other.example") == .foreign("other.example")
+    )
+    #expect(
+      try DomainTranslation.route(nse("nse@f.example", ["ns@f.example"]), served: served) == .foreign("f.example")
+    )
+    #expect(try DomainTranslation.route(nse("nse", ["ns@f.example"]), served: served) == .foreign("f.example"))
+    #expect(
+      try DomainTranslation.route(Registry_NetworkService.with { $0.name = "ns@B.example" }, served: served)
         == .foreign("B.example")
     )
-    do {
-      _ = try DomainTranslation.route(nse("nse@b.example", ["ns@c.example"]), ownDomain: "a.example")
-      Issue.record("two foreign domains were accepted")
-    } catch {
-      #expect(error.code == .invalidArgument)
-      #expect(error.message.contains("'b.example' and 'c.example'"))
+    for (name, services, message) in [
+      ("nse@b.example", ["ns@c.example"], "'b.example' and 'c.example'"),
+      ("nse@a.example", ["ns@b.example"], "'a.example' and 'b.example'"),
+      ("nse@bad domain", [], "not a valid DNS name"),
+    ] {
+      do {
+        _ = try DomainTranslation.route(nse(name, services), served: served)
+        Issue.record("\(name) \(services) was accepted")
+      } catch {
+        #expect(error.code == .invalidArgument)
+        #expect(error.message.contains(message))
+      }
     }
+  }
+
+  @Test func servedDomainsAreValidDistinctDNSNames() throws {
+    try ServedDomains(primary: "a.example", floating: ["f.example"]).validate()
+    #expect(throws: NSMError.self) { try ServedDomains(primary: "a.example", floating: ["A.example."]).validate() }
+    #expect(throws: NSMError.self) { try ServedDomains(primary: "a example").validate() }
+    #expect(ServedDomains(primary: "a.example", floating: ["F.example"]).served("f.EXAMPLE.") == "F.example")
   }
 
   @Test func networkServiceNamesRoundTrip() {

@@ -11,6 +11,7 @@ public struct NSMError: Error, Hashable, Sendable, CustomStringConvertible {
       case resourceExhausted = "RESOURCE_EXHAUSTED"
       case unavailable = "UNAVAILABLE"
       case deadlineExceeded = "DEADLINE_EXCEEDED"
+      case failedPrecondition = "FAILED_PRECONDITION"
       case `internal` = "INTERNAL"
     }
 
@@ -24,6 +25,7 @@ public struct NSMError: Error, Hashable, Sendable, CustomStringConvertible {
     public static let resourceExhausted = Code(.resourceExhausted)
     public static let unavailable = Code(.unavailable)
     public static let deadlineExceeded = Code(.deadlineExceeded)
+    public static let failedPrecondition = Code(.failedPrecondition)
     public static let `internal` = Code(.internal)
 
     public var description: String { value.rawValue }

@@ -5,22 +5,30 @@ public import NSMAPI
 /// coming back, `@D` is appended to each of them, unconditionally, as upstream does.
 ///
 /// Which domain a record is for: the one named after `@` in its name or, for an endpoint, in any
-/// of its service names. Names of the registry's own domain are local (their suffix is stripped
-/// going in and restored coming out); an endpoint whose names point at two different foreign
-/// domains is refused (upstream silently takes the first).
+/// of its service names; plain names belong to the domain the call is for (the registry's own,
+/// or the one a forwarding registry named). Records of a served domain are handled here, with
+/// the suffix stripped going in and restored coming out when the caller wrote it; records of
+/// other domains go to that domain's registry. A record naming two different domains is refused
+/// (upstream silently takes the first).
 public enum DomainTranslation {
   /// Where a record's call goes.
   public enum Route: Equatable, Sendable {
-    /// Served by this registry; `ownSuffix` is true when names carried this registry's domain.
-    case local(ownSuffix: Bool)
+    /// Served by this registry for `domain` (one of its served domains, as configured);
+    /// `suffixed` is true when the caller's names carried `@domain`.
+    case local(domain: String, suffixed: Bool)
     /// Forwarded to the registry of this domain.
     case foreign(String)
   }
 
   // MARK: Network Services
 
-  public static func route(_ ns: Registry_NetworkService, ownDomain: String) -> Route {
-    route(of: [ns.name], ownDomain: ownDomain).route
+  /// Throws INVALID_ARGUMENT when the name's domain is not a valid domain.
+  public static func route(
+    _ ns: Registry_NetworkService,
+    served: ServedDomains,
+    implied: String? = nil
+  ) throws(NSMError) -> Route {
+    try route(of: [ns.name], kind: "network service", served: served, implied: implied)
   }
 
   /// `ns` without `@domain` in its name (going out to that domain, or in from this one).
@@ -39,16 +47,18 @@ public enum DomainTranslation {
 
   // MARK: Network Service Endpoints
 
-  /// Throws INVALID_ARGUMENT when the endpoint's names point at two different foreign domains.
-  public static func route(_ nse: Registry_NetworkServiceEndpoint, ownDomain: String) throws(NSMError) -> Route {
-    let names = [nse.name] + nse.networkServiceNames
-    let (route, conflict) = route(of: names, ownDomain: ownDomain)
-    if let conflict {
-      throw .invalidArgument(
-        "network service endpoint '\(nse.name)' names two foreign domains, '\(conflict.0)' and '\(conflict.1)'; an endpoint registers in one domain"
-      )
-    }
-    return route
+  /// Throws INVALID_ARGUMENT when the endpoint's names point at two different domains.
+  public static func route(
+    _ nse: Registry_NetworkServiceEndpoint,
+    served: ServedDomains,
+    implied: String? = nil
+  ) throws(NSMError) -> Route {
+    try route(
+      of: [nse.name] + nse.networkServiceNames,
+      kind: "network service endpoint",
+      served: served,
+      implied: implied
+    )
   }
 
   public static func stripped(_ nse: Registry_NetworkServiceEndpoint, domain: String) -> Registry_NetworkServiceEndpoint
@@ -77,8 +87,9 @@ public enum DomainTranslation {
   }
 
   /// `name@domain` (upstream's unconditional Join), unless `name` already carries `domain`.
+  /// An empty name stays empty: in a Find template it is the wildcard.
   public static func join(_ name: String, domain: String) -> String {
-    ScopedName(name).isIn(domain) ? name : "\(name)@\(domain)"
+    name.isEmpty || ScopedName(name).isIn(domain) ? name : "\(name)@\(domain)"
   }
 
   private static func relabel(
@@ -88,20 +99,29 @@ public enum DomainTranslation {
     Dictionary(labels.map { (rename($0.key), $0.value) }, uniquingKeysWith: { first, _ in first })
   }
 
-  private static func route(of names: [String], ownDomain: String) -> (route: Route, conflict: (String, String)?) {
-    var foreign: String?
-    var ownSuffix = false
+  private static func route(
+    of names: [String],
+    kind: String,
+    served: ServedDomains,
+    implied: String?
+  ) throws(NSMError) -> Route {
+    var named: String?
     for name in names {
       guard let domain = ScopedName(name).domain else { continue }
-      if ScopedName.sameDomain(domain, ownDomain) {
-        ownSuffix = true
-      } else if let first = foreign, !ScopedName.sameDomain(first, domain) {
-        return (.foreign(first), (first, domain))
-      } else {
-        foreign = foreign ?? domain
+      if let first = named, !ScopedName.sameDomain(first, domain) {
+        throw .invalidArgument(
+          "\(kind) '\(names[0])' names two domains, '\(first)' and '\(domain)'; a record belongs to one domain"
+        )
       }
+      named = named ?? domain
     }
-    if let foreign { return (.foreign(foreign), nil) }
-    return (.local(ownSuffix: ownSuffix), nil)
+    if let named {
+      try DomainName.validate(named)
+      if let domain = served.served(named) { return .local(domain: domain, suffixed: true) }
+      return .foreign(named)
+    }
+    let implied = implied ?? served.primary
+    if let domain = served.served(implied) { return .local(domain: domain, suffixed: false) }
+    return .foreign(implied)
   }
 }

@@ -7,10 +7,25 @@ public struct RegistryContext: Sendable {
   /// The moment the call arrived; elements use it instead of reading the clock again, so one
   /// call sees one "now".
   public var now: Date
+  /// How the call reached this registry: directly, or forwarded by another domain's registry.
+  public var forwarding: ForwardingInfo
+  /// When the caller stops waiting; calls this one makes to peers inherit it.
+  public var deadline: ContinuousClock.Instant?
+  /// Set when a watching caller asked to be told where the initial matches end (a forwarding
+  /// registry does, to find what was deleted while it was away); the store calls it once,
+  /// after the initial matches.
+  public var snapshotComplete: (@Sendable () async throws -> Void)?
 
-  public init(logger: Logger, now: Date = Date()) {
+  public init(
+    logger: Logger,
+    now: Date = Date(),
+    forwarding: ForwardingInfo = ForwardingInfo(),
+    deadline: ContinuousClock.Instant? = nil
+  ) {
     self.logger = logger
     self.now = now
+    self.forwarding = forwarding
+    self.deadline = deadline
   }
 }
 

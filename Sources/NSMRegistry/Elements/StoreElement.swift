@@ -33,6 +33,7 @@ public struct StoreElement<Store: RecordStore>: RegistryElement {
     for record in watch.initial {
       try await sink(RecordEvent(record: record, deleted: false))
     }
+    try await context.snapshotComplete?()
     // Ends without error when the consuming task is cancelled (client gone, or shutdown).
     for try await event in watch.events {
       try await sink(event)

@@ -17,6 +17,11 @@ public struct RegistryConfiguration: Sendable {
   /// reaching the registry. Records above ``Limits/maxRecordBytes`` but under this get a
   /// precise INVALID_ARGUMENT.
   public var maxRequestBytes = 4 * 1024 * 1024
+  /// Forwarding to other domains and hosting floating ones.
+  public var federation = FederationConfiguration()
+
+  /// The domains this registry answers for.
+  public var served: ServedDomains { ServedDomains(primary: domain, floating: federation.floatingDomains) }
 
   public init() {}
 }

@@ -20,6 +20,10 @@ where NSStore.Record == Registry_NetworkService, NSEStore.Record == Registry_Net
   private let transport: HTTP2ServerTransport.Posix
   private let streams = ActiveStreams()
   private let logger: Logger
+  /// Connections to other domains' registries.
+  public let peers: PeerPool
+  /// Calls forwarded to other domains, per peer.
+  public let peerStatistics = PeerStatistics()
 
   public init(
     configuration: RegistryConfiguration,
@@ -32,13 +36,28 @@ where NSStore.Record == Registry_NetworkService, NSEStore.Record == Registry_Net
     self.endpoints = endpoints
     self.logger = logger
 
+    let served = configuration.served
+    try served.validate()
+    let peers = PeerPool(logger: logger)
+    self.peers = peers
+    let statistics = peerStatistics
+    let forwarder = configuration.federation.directory.map {
+      RegistryForwarder(
+        directory: $0,
+        pool: peers,
+        statistics: statistics,
+        defaultTimeout: configuration.federation.forwardTimeout
+      )
+    }
     let nsChain = RegistryChain<Registry_NetworkService>([
       ValidateElement(),
       DefaultPayloadElement(),
+      FederationElement(served: served, configuration: configuration.federation, forwarder: forwarder),
       StoreElement(store: networkServices, watchBufferSize: configuration.watchBufferSize),
     ])
     let nseChain = RegistryChain<Registry_NetworkServiceEndpoint>([
       ValidateElement(),
+      FederationElement(served: served, configuration: configuration.federation, forwarder: forwarder),
       RegistrationTimeElement(),
       ExpireElement(period: configuration.expirePeriod),
       StoreElement(store: endpoints, watchBufferSize: configuration.watchBufferSize),
@@ -69,9 +88,9 @@ where NSStore.Record == Registry_NetworkService, NSEStore.Record == Registry_Net
   }
 
   /// Everything a registry process runs, in start order; a `ServiceGroup` stops them in
-  /// reverse, so the server drains before expiry stops.
+  /// reverse, so the server drains before peer connections close and expiry stops.
   public var services: [any Service] {
-    [ExpiryReaper(store: endpoints, interval: configuration.reapInterval, logger: logger), self]
+    [ExpiryReaper(store: endpoints, interval: configuration.reapInterval, logger: logger), peers, self]
   }
 
   /// The address the server listens on, once it does (resolves port 0).
@@ -100,6 +119,7 @@ where NSStore.Record == Registry_NetworkService, NSEStore.Record == Registry_Net
           "registry listening",
           metadata: [
             "address": "\(address)", "domain": "\(self.configuration.domain)",
+            "floating-domains": "\(self.configuration.federation.floatingDomains.joined(separator: ","))",
             "expire-period": "\(GoDuration.format(self.configuration.expirePeriod))",
           ]
         )

@@ -2,32 +2,37 @@ public import GRPCCore
 public import NSMAPI
 public import SwiftProtobuf
 
-/// `registry.NetworkServiceEndpointRegistry` on the wire.
-public struct EndpointRegistryService: Registry_NetworkServiceEndpointRegistry.SimpleServiceProtocol {
+/// `registry.NetworkServiceEndpointRegistry` on the wire. The full service protocol, not the simple
+/// one: forwarding reads the request metadata.
+public struct EndpointRegistryService: Registry_NetworkServiceEndpointRegistry.ServiceProtocol {
   let core: RegistryService<Registry_NetworkServiceEndpoint>
 
   public func register(
-    request: Registry_NetworkServiceEndpoint,
+    request: ServerRequest<Registry_NetworkServiceEndpoint>,
     context: ServerContext
-  ) async throws -> Registry_NetworkServiceEndpoint {
-    try await core.register(request)
+  ) async throws -> ServerResponse<Registry_NetworkServiceEndpoint> {
+    ServerResponse(message: try await core.register(request.message, metadata: request.metadata))
   }
 
   public func find(
-    request: Registry_NetworkServiceEndpointQuery,
-    response: RPCWriter<Registry_NetworkServiceEndpointResponse>,
+    request: ServerRequest<Registry_NetworkServiceEndpointQuery>,
     context: ServerContext
-  ) async throws {
-    try await core.find(FindRequest(query: request.networkServiceEndpoint, watch: request.watch)) {
-      try await response.write($0)
+  ) async throws -> StreamingServerResponse<Registry_NetworkServiceEndpointResponse> {
+    let core = self.core
+    return StreamingServerResponse { writer in
+      try await core.find(
+        FindRequest(query: request.message.networkServiceEndpoint, watch: request.message.watch),
+        metadata: request.metadata
+      ) { try await writer.write($0) }
+      return [:]
     }
   }
 
   public func unregister(
-    request: Registry_NetworkServiceEndpoint,
+    request: ServerRequest<Registry_NetworkServiceEndpoint>,
     context: ServerContext
-  ) async throws -> Google_Protobuf_Empty {
-    try await core.unregister(request)
-    return Google_Protobuf_Empty()
+  ) async throws -> ServerResponse<Google_Protobuf_Empty> {
+    try await core.unregister(request.message, metadata: request.metadata)
+    return ServerResponse(message: Google_Protobuf_Empty())
   }
 }

@@ -11,6 +11,7 @@ extension NSMError: RPCErrorConvertible {
     case .resourceExhausted: .resourceExhausted
     case .unavailable: .unavailable
     case .deadlineExceeded: .deadlineExceeded
+    case .failedPrecondition: .failedPrecondition
     default: .internalError
     }
   }

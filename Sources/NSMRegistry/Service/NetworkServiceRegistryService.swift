@@ -2,32 +2,37 @@ public import GRPCCore
 public import NSMAPI
 public import SwiftProtobuf
 
-/// `registry.NetworkServiceRegistry` on the wire.
-public struct NetworkServiceRegistryService: Registry_NetworkServiceRegistry.SimpleServiceProtocol {
+/// `registry.NetworkServiceRegistry` on the wire. The full service protocol, not the simple
+/// one: forwarding reads the request metadata.
+public struct NetworkServiceRegistryService: Registry_NetworkServiceRegistry.ServiceProtocol {
   let core: RegistryService<Registry_NetworkService>
 
   public func register(
-    request: Registry_NetworkService,
+    request: ServerRequest<Registry_NetworkService>,
     context: ServerContext
-  ) async throws -> Registry_NetworkService {
-    try await core.register(request)
+  ) async throws -> ServerResponse<Registry_NetworkService> {
+    ServerResponse(message: try await core.register(request.message, metadata: request.metadata))
   }
 
   public func find(
-    request: Registry_NetworkServiceQuery,
-    response: RPCWriter<Registry_NetworkServiceResponse>,
+    request: ServerRequest<Registry_NetworkServiceQuery>,
     context: ServerContext
-  ) async throws {
-    try await core.find(FindRequest(query: request.networkService, watch: request.watch)) {
-      try await response.write($0)
+  ) async throws -> StreamingServerResponse<Registry_NetworkServiceResponse> {
+    let core = self.core
+    return StreamingServerResponse { writer in
+      try await core.find(
+        FindRequest(query: request.message.networkService, watch: request.message.watch),
+        metadata: request.metadata
+      ) { try await writer.write($0) }
+      return [:]
     }
   }
 
   public func unregister(
-    request: Registry_NetworkService,
+    request: ServerRequest<Registry_NetworkService>,
     context: ServerContext
-  ) async throws -> Google_Protobuf_Empty {
-    try await core.unregister(request)
-    return Google_Protobuf_Empty()
+  ) async throws -> ServerResponse<Google_Protobuf_Empty> {
+    try await core.unregister(request.message, metadata: request.metadata)
+    return ServerResponse(message: Google_Protobuf_Empty())
   }
 }

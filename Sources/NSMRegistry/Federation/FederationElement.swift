@@ -1,0 +1,153 @@
+public import NSMCore
+
+/// Sends each call where its names say it belongs (reference §2.2, DESIGN.md): records of a
+/// domain this registry serves go on down the chain, with the domain suffix stripped going in
+/// and restored coming out when the caller wrote it; records of any other domain are forwarded
+/// to that domain's registry with `@domain` stripped, and come back with it appended.
+///
+/// Records of a hosted floating domain are stored with `@domain` on every name, so one store
+/// keeps several domains apart; the primary domain's records are stored plain.
+public struct FederationElement<Record: FederatedRecord>: RegistryElement {
+  public let served: ServedDomains
+  public let configuration: FederationConfiguration
+  let forwarder: RegistryForwarder?
+
+  public init(served: ServedDomains, configuration: FederationConfiguration, forwarder: RegistryForwarder?) {
+    self.served = served
+    self.configuration = configuration
+    self.forwarder = forwarder
+  }
+
+  public func register(_ record: Record, context: RegistryContext, next: RegistryNext<Record>) async throws -> Record {
+    switch try route(record, context: context) {
+    case .local(let domain, let suffixed):
+      let stored = try await next.register(storageForm(record, domain), context: context)
+      return callerForm(stored, domain, suffixed: suffixed)
+    case .foreign(let domain):
+      let forwarder = try forwarder(for: domain)
+      let outgoing = record.stripped(domain: domain).leavingHome(
+        publicURL: Record.reachedThroughGateway ? await homeGatewayURL(context: context) : nil,
+        clusterLabels: configuration.clusterLabels
+      )
+      let answer = try await forwarder.call("\(Record.kind) register", domain: domain, context: context) {
+        try await Record.register(outgoing, on: $0, options: $1, metadata: $2)
+      }
+      return answer.joined(domain: domain).returningHome(from: record)
+    }
+  }
+
+  public func unregister(_ record: Record, context: RegistryContext, next: RegistryNext<Record>) async throws {
+    switch try route(record, context: context) {
+    case .local(let domain, _):
+      try await next.unregister(storageForm(record, domain), context: context)
+    case .foreign(let domain):
+      let outgoing = record.stripped(domain: domain)
+      try await forwarder(for: domain).call("\(Record.kind) unregister", domain: domain, context: context) {
+        try await Record.unregister(outgoing, on: $0, options: $1, metadata: $2)
+      }
+    }
+  }
+
+  public func find(
+    _ request: FindRequest<Record>,
+    context: RegistryContext,
+    sink: @escaping FindSink<Record>,
+    next: RegistryNext<Record>
+  ) async throws {
+    switch try route(request.query, context: context) {
+    case .local(let domain, let suffixed):
+      let local = FindRequest(query: storageForm(request.query, domain), watch: request.watch)
+      let belongs = belongsTo(domain)
+      let served = self.served
+      try await next.find(local, context: context) { event in
+        guard belongs(event.record) else { return }
+        let record = Self.callerForm(event.record, domain, suffixed: suffixed, served: served)
+        try await sink(RecordEvent(record: record, deleted: event.deleted))
+      }
+    case .foreign(let domain):
+      let forwarder = try forwarder(for: domain)
+      let query = request.query.stripped(domain: domain)
+      if request.watch {
+        try await ForwardedWatch(forwarder: forwarder, domain: domain, query: query, context: context, sink: sink).run()
+        return
+      }
+      let gateway = Record.reachedThroughGateway ? try await forwarder.directory.gatewayURL(of: domain) : nil
+      let found = try await forwarder.call("\(Record.kind) find", domain: domain, context: context) {
+        try await Record.find(query, watch: false, on: $0, options: $1, metadata: $2) { responses in
+          var found: [RecordEvent<Record>] = []
+          for try await response in responses {
+            if let event = Record.event(from: response) { found.append(event) }
+          }
+          return found
+        }
+      }
+      for event in found {
+        let record = event.record.joined(domain: domain).arriving(gatewayURL: gateway)
+        try await sink(RecordEvent(record: record, deleted: event.deleted))
+      }
+    }
+  }
+
+  // MARK: Routing
+
+  private func route(_ record: Record, context: RegistryContext) throws(NSMError) -> DomainTranslation.Route {
+    let route = try Record.route(record, served: served, implied: context.forwarding.domain)
+    if case .foreign(let domain) = route, context.forwarding.hops > 0 {
+      // A forwarded call is served where it lands or refused: never forwarded again, so DNS
+      // that leads back (to this registry or another that does not serve the domain) cannot
+      // make calls circle.
+      throw NSMError(
+        .failedPrecondition,
+        "forwarding loop refused: the registry of '\(served.primary)' received a call forwarded for domain '\(domain)' (hop \(context.forwarding.hops)), which it does not serve; the DNS records of '\(domain)' lead to the wrong registry"
+      )
+    }
+    return route
+  }
+
+  private func forwarder(for domain: String) throws(NSMError) -> RegistryForwarder {
+    guard let forwarder else {
+      throw NSMError(
+        .failedPrecondition,
+        "domain '\(domain)' is not served here and this registry has no DNS to find its registry"
+      )
+    }
+    return forwarder
+  }
+
+  /// Where other domains reach this domain's endpoints: `--public-url`, else the gateway this
+  /// domain publishes. Without either the endpoint's own URL goes out, with a warning.
+  private func homeGatewayURL(context: RegistryContext) async -> String? {
+    if let url = configuration.publicURL { return url }
+    do {
+      if let url = try await forwarder?.directory.gatewayURL(of: served.primary) { return url }
+      context.logger.warning(
+        "domain '\(served.primary)' publishes no gateway and --public-url is not set: endpoints registered into other domains keep their own URL"
+      )
+    } catch {
+      context.logger.warning("cannot look up the gateway of '\(served.primary)': \(error.message)")
+    }
+    return nil
+  }
+
+  // MARK: Forms of a record
+
+  private func storageForm(_ record: Record, _ domain: String) -> Record {
+    served.isPrimary(domain) ? record.stripped(domain: domain) : record.joined(domain: domain)
+  }
+
+  private func callerForm(_ record: Record, _ domain: String, suffixed: Bool) -> Record {
+    Self.callerForm(record, domain, suffixed: suffixed, served: served)
+  }
+
+  private static func callerForm(_ record: Record, _ domain: String, suffixed: Bool, served: ServedDomains) -> Record {
+    suffixed ? record.joined(domain: domain) : record.stripped(domain: domain)
+  }
+
+  /// Whether a stored record is one of `domain`'s (a query may match several domains' records).
+  private func belongsTo(_ domain: String) -> @Sendable (Record) -> Bool {
+    if served.isPrimary(domain) {
+      return { ScopedName($0.name).domain == nil }
+    }
+    return { ScopedName($0.name).isIn(domain) }
+  }
+}

@@ -1,0 +1,174 @@
+internal import GRPCCore
+internal import Logging
+internal import NSMCore
+internal import Synchronization
+
+/// A caller's watch of another domain: one upstream watch stream for this caller, translated as
+/// it arrives. When the stream ends (peer restarted, connection lost) it reconnects with
+/// back-off and re-syncs: the caller is sent what changed while it was away, deletes included.
+///
+/// Re-sync needs to know where a new stream's initial matches end; the forwarding metadata
+/// asks the peer for a marker there (a response with an empty record). Every record of the
+/// caller's view not among those initial matches was deleted meanwhile. A peer that sends no
+/// marker (a Go NSM registry) still gets reconnects, but its deletes during an outage are
+/// not seen, as upstream.
+struct ForwardedWatch<Record: FederatedRecord>: Sendable {
+  let forwarder: RegistryForwarder
+  let domain: String
+  /// Already stripped of `@domain`.
+  let query: Record
+  let context: RegistryContext
+  let sink: FindSink<Record>
+
+  static var initialBackoff: Duration { .milliseconds(100) }
+  static var maxBackoff: Duration { .seconds(5) }
+
+  /// The records the caller has been sent, by name, as it saw them.
+  private final class View: Sendable {
+    private let records = Mutex<[String: Record]>([:])
+    private let told = Mutex(false)
+
+    /// True the first time only: the caller hears about the first re-sync point, not later ones.
+    func firstSync() -> Bool {
+      told.withLock { told in
+        defer { told = true }
+        return !told
+      }
+    }
+
+    /// Stores `record`; false when the caller already has exactly this.
+    func put(_ record: Record) -> Bool {
+      records.withLock { records in
+        if records[record.name] == record { return false }
+        records[record.name] = record
+        return true
+      }
+    }
+
+    func remove(_ name: String) -> Record? {
+      records.withLock { $0.removeValue(forKey: name) }
+    }
+
+    /// Removes and returns every record not in `present`.
+    func removeAll(except present: Set<String>) -> [Record] {
+      records.withLock { records in
+        let gone = records.values.filter { !present.contains($0.name) }
+        for record in gone { records[record.name] = nil }
+        return gone
+      }
+    }
+  }
+
+  /// How far one attempt got, for the back-off and the next attempt.
+  private final class Progress: Sendable {
+    private let state = Mutex((received: false, synced: false))
+
+    var received: Bool { state.withLock { $0.received } }
+    var synced: Bool { state.withLock { $0.synced } }
+    func receive() { state.withLock { $0.received = true } }
+    func sync() { state.withLock { $0.synced = true } }
+  }
+
+  /// How one attempt ended: the peer ended the stream or the connection went. `synced` when it
+  /// got as far as the end of the initial matches.
+  private struct Outcome {
+    var synced: Bool
+    var error: (any Error)?
+  }
+
+  func run() async throws {
+    let view = View()
+    var backoff = Self.initialBackoff
+    var everConnected = false
+    while !Task.isCancelled {
+      let outcome: Outcome
+      do {
+        outcome = try await attempt(view: view)
+      } catch {
+        // Nothing reached on the first attempt: the caller hears it, as for any Find.
+        if !everConnected || !Self.isRetryable(error) { throw error }
+        outcome = Outcome(synced: false, error: error)
+      }
+      if Task.isCancelled { return }
+      everConnected = true
+      if outcome.synced { backoff = Self.initialBackoff }
+      context.logger.info(
+        "watch of domain '\(domain)' lost; reconnecting",
+        metadata: [
+          "domain": "\(domain)", "error": "\(outcome.error.map { "\($0)" } ?? "stream ended")", "in": "\(backoff)",
+        ]
+      )
+      do {
+        try await Task.sleep(for: backoff)
+      } catch {
+        return
+      }
+      backoff = min(backoff * 2, Self.maxBackoff)
+    }
+  }
+
+  /// One upstream stream, from the first address of the domain that takes it, until it ends.
+  /// Throws when no address could be reached.
+  private func attempt(view: View) async throws -> Outcome {
+    let gateway = Record.reachedThroughGateway ? try await forwarder.directory.gatewayURL(of: domain) : nil
+    let metadata = RegistryForwarder.forwarding(context, to: domain, snapshotMarker: true).metadata
+    var failures: [String] = []
+    for address in try await forwarder.directory.registryAddresses(of: domain) {
+      let client = try forwarder.pool.client(for: address)
+      let progress = Progress()
+      do {
+        try await Record.find(query, watch: true, on: client, options: .defaults, metadata: metadata) { responses in
+          var initial: Set<String>? = []
+          for try await response in responses {
+            progress.receive()
+            guard let event = Record.event(from: response) else {
+              // The end of the initial matches: whatever the caller has beyond them is gone.
+              for record in view.removeAll(except: initial ?? []) {
+                try await sink(RecordEvent(record: record, deleted: true))
+              }
+              initial = nil
+              progress.sync()
+              if view.firstSync() { try await context.snapshotComplete?() }
+              continue
+            }
+            let record = event.record.joined(domain: domain).arriving(gatewayURL: gateway)
+            if event.deleted {
+              if view.remove(record.name) != nil {
+                try await sink(RecordEvent(record: record, deleted: true))
+              }
+            } else {
+              initial?.insert(record.name)
+              if view.put(record) { try await sink(RecordEvent(record: record, deleted: false)) }
+            }
+          }
+        }
+        return Outcome(synced: progress.synced, error: nil)
+      } catch let error as RPCError where error.code == .unavailable && !progress.received {
+        forwarder.statistics.record(
+          PeerStatistics.Peer(domain: domain, address: address.description),
+          answered: false,
+          latency: .zero
+        )
+        failures.append("\(address): \(error.message)")
+        continue
+      } catch let error as RPCError where progress.received && error.code != .cancelled {
+        return Outcome(synced: progress.synced, error: error)
+      } catch let error as RPCError where error.code != .cancelled {
+        throw RegistryForwarder.fromPeer(error, domain: domain)
+      }
+    }
+    throw NSMError(.unavailable, "registry of domain '\(domain)' is unreachable: " + failures.joined(separator: "; "))
+  }
+
+  /// After a watch was established once, only an answer that retrying cannot change ends it.
+  static func isRetryable(_ error: any Error) -> Bool {
+    if let error = error as? RPCError {
+      return ![.invalidArgument, .permissionDenied, .unauthenticated, .unimplemented, .failedPrecondition]
+        .contains(error.code)
+    }
+    if let error = error as? NSMError {
+      return ![.invalidArgument, .permissionDenied, .failedPrecondition].contains(error.code)
+    }
+    return !(error is CancellationError)
+  }
+}

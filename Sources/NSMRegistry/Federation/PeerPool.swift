@@ -1,0 +1,88 @@
+internal import GRPCCore
+internal import GRPCNIOTransportHTTP2
+public import Logging
+internal import NSMCore
+public import ServiceLifecycle
+internal import Synchronization
+
+/// One HTTP/2 connection per peer registry address, opened on first use and shared by every
+/// call forwarded there. A `Service`: connections run inside it and close when it stops.
+public final class PeerPool: Service, Sendable {
+  private struct State {
+    var clients: [ServiceAddress: RegistryClient] = [:]
+    var closed = false
+  }
+
+  private let state = Mutex(State())
+  private let opened: AsyncStream<RegistryClient>
+  private let openedContinuation: AsyncStream<RegistryClient>.Continuation
+  private let logger: Logger
+
+  public init(logger: Logger) {
+    self.logger = logger
+    (opened, openedContinuation) = AsyncStream.makeStream()
+  }
+
+  /// Peers with a connection (open or being re-established).
+  public var peerCount: Int { state.withLock { $0.clients.count } }
+
+  /// The shared client for `address`, created on first use.
+  func client(for address: ServiceAddress) throws(NSMError) -> RegistryClient {
+    let result: Result<RegistryClient, NSMError> = state.withLock { state in
+      if let client = state.clients[address] { return .success(client) }
+      if state.closed { return .failure(NSMError(.unavailable, "the registry is shutting down")) }
+      do {
+        let client = try Self.makeClient(address)
+        state.clients[address] = client
+        openedContinuation.yield(client)
+        return .success(client)
+      } catch {
+        return .failure(NSMError(.internal, "cannot create a client for \(address): \(error)"))
+      }
+    }
+    return try result.get()
+  }
+
+  private static func makeClient(_ address: ServiceAddress) throws -> RegistryClient {
+    var config = HTTP2ClientTransport.Posix.Config.defaults
+    // A restarted peer should be reached again within seconds, not the two minutes gRPC's
+    // default back-off grows to; keepalive notices a peer that vanished under an idle watch.
+    config.backoff = .init(initial: .milliseconds(100), max: .seconds(5), multiplier: 1.6, jitter: 0.2)
+    config.connection.keepalive = .init(time: .seconds(30), timeout: .seconds(10), allowWithoutCalls: false)
+    let transport = try HTTP2ClientTransport.Posix(
+      target: address.clientTarget,
+      transportSecurity: .plaintext,
+      config: config
+    )
+    return RegistryClient(grpc: GRPCClient(transport: transport))
+  }
+
+  public func run() async throws {
+    let opened = self.opened
+    let logger = self.logger
+    await withGracefulShutdownHandler {
+      await withDiscardingTaskGroup { group in
+        for await client in opened {
+          group.addTask {
+            do {
+              try await client.grpc.runConnections()
+            } catch {
+              logger.warning("peer connection ended: \(error)")
+            }
+          }
+        }
+      }
+    } onGracefulShutdown: {
+      self.close()
+    }
+  }
+
+  private func close() {
+    let clients = state.withLock { state in
+      state.closed = true
+      return Array(state.clients.values)
+    }
+    openedContinuation.finish()
+    for client in clients { client.grpc.beginGracefulShutdown() }
+  }
+}

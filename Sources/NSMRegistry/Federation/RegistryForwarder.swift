@@ -1,0 +1,121 @@
+internal import GRPCCore
+internal import Logging
+public import NSMCore
+
+/// Calls another domain's registry: resolves the domain, reuses the pooled connection to each
+/// of its addresses, tries them in order while they are unreachable, and passes the caller's
+/// deadline and the forwarding metadata on.
+public struct RegistryForwarder: Sendable {
+  public let directory: any DomainDirectory
+  public let pool: PeerPool
+  public let statistics: PeerStatistics
+  /// The deadline a forwarded call gets when its caller set none (watches excepted), so a
+  /// peer that accepts connections but never answers cannot hold a caller forever.
+  public var defaultTimeout: Duration
+
+  public init(
+    directory: any DomainDirectory,
+    pool: PeerPool,
+    statistics: PeerStatistics = PeerStatistics(),
+    defaultTimeout: Duration = .seconds(15)
+  ) {
+    self.directory = directory
+    self.pool = pool
+    self.statistics = statistics
+    self.defaultTimeout = defaultTimeout
+  }
+
+  /// The metadata a call forwarded for `domain` carries: one more hop, and the domain unless it
+  /// is a `host:port` literal (which names a registry, not a domain it could tell apart).
+  static func forwarding(_ context: RegistryContext, to domain: String, snapshotMarker: Bool = false) -> ForwardingInfo {
+    ForwardingInfo(
+      hops: context.forwarding.hops + 1,
+      domain: DomainName.splitHostPort(domain) == nil ? domain : nil,
+      wantsSnapshotMarker: snapshotMarker
+    )
+  }
+
+  /// Runs `body` against `domain`'s registry: the first address that answers wins. A status the
+  /// peer itself returned (other than UNAVAILABLE) is the answer and is passed back as it is.
+  func call<Result: Sendable>(
+    _ verb: String,
+    domain: String,
+    context: RegistryContext,
+    body: @Sendable (RegistryClient, CallOptions, Metadata) async throws -> Result
+  ) async throws -> Result {
+    var options = CallOptions.defaults
+    options.timeout = try remainingTime(context)
+    let metadata = Self.forwarding(context, to: domain).metadata
+    let clock = ContinuousClock()
+    var failures: [String] = []
+    for address in try await directory.registryAddresses(of: domain) {
+      let client = try pool.client(for: address)
+      let peer = PeerStatistics.Peer(domain: domain, address: address.description)
+      let start = clock.now
+      do {
+        let result = try await body(client, options, metadata)
+        finished(verb, peer: peer, latency: clock.now - start, status: "OK", context: context)
+        return result
+      } catch let error as RPCError {
+        switch error.code {
+        case .unavailable:
+          statistics.record(peer, answered: false, latency: clock.now - start)
+          context.logger.debug(
+            "forwarded \(verb) failed",
+            metadata: ["domain": "\(domain)", "target": "\(address)", "error": "\(error.message)"]
+          )
+          failures.append("\(address): \(error.message)")
+        case .deadlineExceeded:
+          statistics.record(peer, answered: false, latency: clock.now - start)
+          throw NSMError(
+            .deadlineExceeded,
+            "registry of domain '\(domain)' at \(address) did not answer within the deadline"
+          )
+        case .cancelled:
+          throw error
+        default:
+          finished(verb, peer: peer, latency: clock.now - start, status: "\(error.code)", context: context)
+          throw Self.fromPeer(error, domain: domain)
+        }
+      }
+    }
+    throw NSMError(
+      .unavailable,
+      "registry of domain '\(domain)' is unreachable: " + failures.joined(separator: "; ")
+    )
+  }
+
+  /// The time left before the caller's deadline, or the default for a caller without one.
+  func remainingTime(_ context: RegistryContext) throws(NSMError) -> Duration {
+    guard let deadline = context.deadline else { return defaultTimeout }
+    let left = deadline - ContinuousClock.now
+    guard left > .zero else {
+      throw NSMError(.deadlineExceeded, "the caller's deadline passed before the call could be forwarded")
+    }
+    return left
+  }
+
+  private func finished(
+    _ verb: String,
+    peer: PeerStatistics.Peer,
+    latency: Duration,
+    status: String,
+    context: RegistryContext
+  ) {
+    statistics.record(peer, answered: true, latency: latency)
+    context.logger.debug(
+      "forwarded \(verb)",
+      metadata: [
+        "domain": "\(peer.domain)", "target": "\(peer.address)", "status": "\(status)",
+        "latency-ms": "\(Double(latency.components.attoseconds) / 1e15 + Double(latency.components.seconds) * 1000)",
+      ]
+    )
+  }
+
+  /// A peer's error, naming the domain once (a chain of registries would otherwise repeat it).
+  static func fromPeer(_ error: RPCError, domain: String) -> RPCError {
+    let prefix = "domain '\(domain)': "
+    if error.message.hasPrefix(prefix) { return error }
+    return RPCError(code: error.code, message: prefix + error.message, metadata: error.metadata, cause: error)
+  }
+}
