@@ -164,6 +164,15 @@ let package = Package(
       swiftSettings: strictSettings
     ),
     .testTarget(
+      name: "NSMFederationTests",
+      dependencies: [
+        "NSMRegistry", "NSMDNS", "NSMCore", "NSMAPI", "NSMTesting",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
       name: "NSMCLITests",
       dependencies: [
         "NSMCLI", "NSMRegistry", "NSMCore", "NSMAPI", "NSMTesting", "nsm",

@@ -129,7 +129,7 @@ public final class DomainResolver: Sendable {
         var found: [(String, UInt32)]
         do {
           found = try await addresses(of: record.target, hint: answer, domain: domain)
-        } catch where form == .upstream && record.target != srvName {
+        } catch  where form == .upstream && record.target != srvName {
           // Upstream NSM reads the addresses of the SRV name itself, whatever the target says;
           // a domain published for upstream may rely on that.
           found = try await addresses(of: srvName, hint: answer, domain: domain)

@@ -75,9 +75,11 @@ public final class TestNSD: Sendable {
     try process.run()
     self.process.withLock { $0 = process }
     for _ in 0..<200 {
+      // Over TCP: a port not listening yet refuses at once, where a UDP query would wait out
+      // drill's five-second timeout.
       let (status, _) = try await runProgram(
         "/usr/bin/drill",
-        ["-Q", "-p", "\(port)", "@127.0.0.1", "SOA", firstZone]
+        ["-t", "-Q", "-p", "\(port)", "@127.0.0.1", "SOA", firstZone]
       )
       if status == 0 { return }
       guard process.isRunning else { break }

@@ -1,3 +1,4 @@
+internal import Foundation
 public import GRPCNIOTransportHTTP2
 internal import Logging
 public import NSMAPI
@@ -41,7 +42,8 @@ public struct TestRegistry: Sendable {
     configuration.listen = .tcp(host: "127.0.0.1", port: 0)
     configure(&configuration)
     var logger = Logger(label: "test-registry")
-    logger.logLevel = .warning
+    logger.logLevel =
+      ProcessInfo.processInfo.environment["NSM_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
     let server = try Server(
       configuration: configuration,
       networkServices: MemoryRecordStore(),

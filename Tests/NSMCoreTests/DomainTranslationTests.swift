@@ -55,7 +55,9 @@ struct DomainTranslationTests {
       }
     }
     let served = ServedDomains(primary: "a.example", floating: ["f2.example"])
-    #expect(try DomainTranslation.route(nse("nse", ["ns"]), served: served) == .local(domain: "a.example", suffixed: false))
+    #expect(
+      try DomainTranslation.route(nse("nse", ["ns"]), served: served) == .local(domain: "a.example", suffixed: false)
+    )
     #expect(
       try DomainTranslation.route(nse("nse@A.example.", ["ns"]), served: served)
         == .local(domain: "a.example", suffixed: true)
@@ -71,7 +73,8 @@ struct DomainTranslationTests {
       "plain names of a forwarded call belong to the domain the forwarder named"
     )
     #expect(
-      try DomainTranslation.route(nse("nse", ["ns"]), served: served, implied: "other.example") == .foreign("other.example")
+      try DomainTranslation.route(nse("nse", ["ns"]), served: served, implied: "other.example")
+        == .foreign("other.example")
     )
     #expect(
       try DomainTranslation.route(nse("nse@f.example", ["ns@f.example"]), served: served) == .foreign("f.example")

@@ -21,6 +21,14 @@ struct DNSOptions: ParsableArguments {
   var dnsServers: [String] = []
 
   func resolverConfiguration() throws -> DomainResolver.Configuration {
+    guard let configuration = try optionalResolverConfiguration() else {
+      throw ValidationError("no name server: /etc/resolv.conf lists none; give --dns-server IP[:PORT]")
+    }
+    return configuration
+  }
+
+  /// nil when no name server is given and /etc/resolv.conf lists none.
+  func optionalResolverConfiguration() throws -> DomainResolver.Configuration? {
     var texts = dnsServers
     if texts.isEmpty, let env = setting(nil, env: "NSM_DNS_SERVERS") {
       texts = env.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -31,9 +39,7 @@ struct DNSOptions: ParsableArguments {
       : texts.map { text in
         try parseSetting(text, flag: "dns-server", env: "NSM_DNS_SERVERS") { try NameServer(parsing: $0) }
       }
-    guard !servers.isEmpty else {
-      throw ValidationError("no name server: /etc/resolv.conf lists none; give --dns-server IP[:PORT]")
-    }
+    guard !servers.isEmpty else { return nil }
     return DomainResolver.Configuration(servers: servers)
   }
 }

@@ -80,6 +80,8 @@ struct RegistryServeCommand: AsyncParsableCommand {
 
   @OptionGroup var storeOptions: StoreOptions
 
+  @OptionGroup(title: "Federation") var federation: FederationOptions
+
   @Option(help: "trace, debug, info, warn, error (env NSM_LOG_LEVEL; default info).")
   var logLevel: String?
 
@@ -111,6 +113,11 @@ struct RegistryServeCommand: AsyncParsableCommand {
       }
       configuration.watchBufferSize = size
     }
+    try federation.apply(to: &configuration)
+    let served = configuration.served
+    try parseSetting(configuration.domain, flag: "floating-domain", env: "NSM_FLOATING_DOMAINS") { _ in
+      try served.validate()
+    }
     return configuration
   }
 
@@ -119,6 +126,9 @@ struct RegistryServeCommand: AsyncParsableCommand {
     let postgres = try storeOptions.postgresURL()
     _ = try bootstrapLogging(logLevel)
     let logger = Logger(label: "nsm.registry")
+    if configuration.federation.directory == nil {
+      logger.warning("no name server (--dns-server, /etc/resolv.conf): name@other-domain calls are refused")
+    }
 
     guard let postgres else {
       let server = try RegistryServer(

@@ -77,7 +77,8 @@ extension Registry_NetworkServiceEndpoint: FederatedRecord {
     on client: RegistryClient,
     options: CallOptions,
     metadata: Metadata,
-    handle: @escaping @Sendable (RPCAsyncSequence<Registry_NetworkServiceEndpointResponse, any Error>) async throws ->
+    handle:
+      @escaping @Sendable (RPCAsyncSequence<Registry_NetworkServiceEndpointResponse, any Error>) async throws ->
       Result
   ) async throws -> Result {
     let request = Registry_NetworkServiceEndpointQuery.with {

@@ -16,11 +16,17 @@ public final class PeerPool: Service, Sendable {
   private let state = Mutex(State())
   private let opened: AsyncStream<RegistryClient>
   private let openedContinuation: AsyncStream<RegistryClient>.Continuation
+  private let closed: AsyncStream<Void>
+  private let closedContinuation: AsyncStream<Void>.Continuation
   private let logger: Logger
+
+  /// How long open connections get to finish their calls once the pool closes.
+  static var drainTime: Duration { .seconds(2) }
 
   public init(logger: Logger) {
     self.logger = logger
     (opened, openedContinuation) = AsyncStream.makeStream()
+    (closed, closedContinuation) = AsyncStream.makeStream()
   }
 
   /// Peers with a connection (open or being re-established).
@@ -59,18 +65,31 @@ public final class PeerPool: Service, Sendable {
 
   public func run() async throws {
     let opened = self.opened
+    let closed = self.closed
     let logger = self.logger
     await withGracefulShutdownHandler {
-      await withDiscardingTaskGroup { group in
-        for await client in opened {
-          group.addTask {
-            do {
-              try await client.grpc.runConnections()
-            } catch {
-              logger.warning("peer connection ended: \(error)")
+      await withTaskGroup(of: Void.self) { race in
+        race.addTask {
+          await withDiscardingTaskGroup { group in
+            for await client in opened {
+              group.addTask {
+                do {
+                  try await client.grpc.runConnections()
+                } catch {
+                  logger.warning("peer connection ended: \(error)")
+                }
+              }
             }
           }
         }
+        // Once closed, calls in flight get a moment to finish. A connection still trying to
+        // reach a peer that accepted TCP but never speaks would hold shutdown forever.
+        race.addTask {
+          for await _ in closed {}
+          try? await Task.sleep(for: Self.drainTime)
+        }
+        await race.next()
+        race.cancelAll()
       }
     } onGracefulShutdown: {
       self.close()
@@ -83,6 +102,7 @@ public final class PeerPool: Service, Sendable {
       return Array(state.clients.values)
     }
     openedContinuation.finish()
+    closedContinuation.finish()
     for client in clients { client.grpc.beginGracefulShutdown() }
   }
 }

@@ -27,7 +27,8 @@ public struct RegistryForwarder: Sendable {
 
   /// The metadata a call forwarded for `domain` carries: one more hop, and the domain unless it
   /// is a `host:port` literal (which names a registry, not a domain it could tell apart).
-  static func forwarding(_ context: RegistryContext, to domain: String, snapshotMarker: Bool = false) -> ForwardingInfo {
+  static func forwarding(_ context: RegistryContext, to domain: String, snapshotMarker: Bool = false) -> ForwardingInfo
+  {
     ForwardingInfo(
       hops: context.forwarding.hops + 1,
       domain: DomainName.splitHostPort(domain) == nil ? domain : nil,
@@ -113,9 +114,10 @@ public struct RegistryForwarder: Sendable {
   }
 
   /// A peer's error, naming the domain once (a chain of registries would otherwise repeat it).
+  /// Only code and message: the peer's trailers hold its own `grpc-status`, which must not be
+  /// sent on as ours.
   static func fromPeer(_ error: RPCError, domain: String) -> RPCError {
     let prefix = "domain '\(domain)': "
-    if error.message.hasPrefix(prefix) { return error }
-    return RPCError(code: error.code, message: prefix + error.message, metadata: error.metadata, cause: error)
+    return RPCError(code: error.code, message: error.message.hasPrefix(prefix) ? error.message : prefix + error.message)
   }
 }

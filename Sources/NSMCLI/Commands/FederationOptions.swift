@@ -1,0 +1,86 @@
+internal import ArgumentParser
+internal import Foundation
+internal import NSMCore
+internal import NSMDNS
+internal import NSMRegistry
+
+/// How `nsm registry` reaches other domains and which floating domains it hosts.
+struct FederationOptions: ParsableArguments {
+  @OptionGroup var dns: DNSOptions
+
+  @Option(
+    name: .customLong("floating-domain"),
+    help:
+      "A floating domain this registry hosts besides its own; repeatable (env NSM_FLOATING_DOMAINS, comma-separated)."
+  )
+  var floatingDomains: [String] = []
+
+  @Option(
+    help:
+      "tcp://host:port other domains reach this domain's endpoints through (env NSM_PUBLIC_URL; default: the gateway record this domain publishes)."
+  )
+  var publicURL: String?
+
+  @Option(
+    name: .customLong("cluster-label"),
+    help:
+      "NAME=VALUE added to endpoints registered into other domains; repeatable (env NSM_CLUSTER_LABELS, comma-separated)."
+  )
+  var clusterLabels: [String] = []
+
+  @Option(help: "Deadline of a forwarded call whose caller set none (env NSM_FORWARD_TIMEOUT; default 15s).")
+  var forwardTimeout: String?
+
+  func apply(to configuration: inout RegistryConfiguration) throws {
+    var federation = FederationConfiguration()
+    federation.floatingDomains = try list(floatingDomains, env: "NSM_FLOATING_DOMAINS").map { text in
+      try parseSetting(text, flag: "floating-domain", env: "NSM_FLOATING_DOMAINS") {
+        try DomainName.validate($0)
+        guard DomainName.splitHostPort($0) == nil else {
+          throw NSMError.invalidArgument("'\($0)' is an address; a floating domain is a DNS name")
+        }
+        return $0
+      }
+    }
+    if let text = setting(publicURL, env: "NSM_PUBLIC_URL") {
+      federation.publicURL = try parseSetting(text, flag: "public-url", env: "NSM_PUBLIC_URL") {
+        let address = try ServiceAddress(parsing: $0)
+        guard case .tcp(let host, let port) = address, !host.isEmpty, host != "0.0.0.0", port > 0 else {
+          throw NSMError.invalidArgument("'\($0)' is not an address other domains can dial (tcp://host:port)")
+        }
+        return address.description
+      }
+    }
+    var labels: [String: String] = [:]
+    for text in list(clusterLabels, env: "NSM_CLUSTER_LABELS") {
+      let pair = try parseSetting(text, flag: "cluster-label", env: "NSM_CLUSTER_LABELS") {
+        guard let equals = $0.firstIndex(of: "="), equals != $0.startIndex else {
+          throw NSMError.invalidArgument("'\($0)' is not NAME=VALUE")
+        }
+        let pair = (String($0[..<equals]), String($0[$0.index(after: equals)...]))
+        try LabelRules.validate([pair.0: pair.1], field: "cluster label")
+        return pair
+      }
+      labels[pair.0] = pair.1
+    }
+    federation.clusterLabels = labels
+    if let text = setting(forwardTimeout, env: "NSM_FORWARD_TIMEOUT") {
+      federation.forwardTimeout = try parseSetting(text, flag: "forward-timeout", env: "NSM_FORWARD_TIMEOUT") {
+        let timeout = try GoDuration.parse($0)
+        guard timeout > .zero else { throw NSMError.invalidArgument("the forward timeout must be positive") }
+        return timeout
+      }
+    }
+    if let resolver = try dns.optionalResolverConfiguration() {
+      federation.directory = DomainResolver(configuration: resolver)
+    }
+    configuration.federation = federation
+  }
+
+  /// The flag's values, else the comma-separated environment variable's.
+  private func list(_ values: [String], env: String) -> [String] {
+    if !values.isEmpty { return values }
+    guard let text = setting(nil, env: env) else { return [] }
+    return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+  }
+}
