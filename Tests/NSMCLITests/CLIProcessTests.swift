@@ -187,4 +187,61 @@ struct CLIProcessTests {
     #expect(env.status != 0)
     #expect(env.stderr.contains("NSM_LISTEN_ON"))
   }
+
+  /// `nsm registry` with federation flags: it finds domain B through --dns-server, registers an
+  /// endpoint there with --public-url and --cluster-label, and `nsm get` reads it back through A.
+  @Test func registryForwardsWithItsFederationFlags() async throws {
+    let a = "a.fed.test"
+    let b = "b.fed.test"
+    let domains = try await TestDomains.start([a, b])
+    try await TestRegistry.run {
+      $0.domain = b
+      $0.listen = .tcp(host: "127.0.0.1", port: domains[b].registryPort)
+    } _: { registryB in
+      let registryA = try NSMProcess.Running([
+        "registry", "--domain", a, "--listen", "tcp://127.0.0.1:\(domains[a].registryPort)",
+        "--dns-server", domains.nsd.server.description, "--public-url", "tcp://192.0.2.1:5004",
+        "--cluster-label", "clusterName=cluster-a", "--log-level", "info",
+      ])
+      let url = try await registryA.registryAddress().description
+      let document = """
+        apiVersion: networkservicemesh.io/v1
+        kind: NetworkServiceEndpoint
+        metadata:
+          name: nse-1@\(b)
+        spec:
+          network_service_names: [ns-1]
+          url: tcp://10.0.0.1:5001
+        """
+      let applied = try await NSMProcess.run(["apply", "-f", "-", "--registry", url], stdin: document)
+      #expect(applied.status == 0, "\(applied.stderr)")
+
+      let stored = try await registryB.endpoints.find(Registry_NetworkServiceEndpoint())
+      #expect(stored.map(\.name) == ["nse-1"])
+      #expect(stored.first?.url == "tcp://192.0.2.1:5004")
+      #expect(stored.first?.networkServiceLabels["ns-1"]?.labels == ["clusterName": "cluster-a"])
+
+      let listed = try await NSMProcess.run(["get", "nse", "nse-1@\(b)", "-o", "json", "--registry", url])
+      #expect(listed.status == 0, "\(listed.stderr)")
+      #expect(listed.stdout.contains("\"nse-1@\(b)\""))
+      #expect(listed.stdout.contains(domains[b].gatewayURL ?? "?"), "found through B's gateway")
+      registryA.signal(SIGTERM)
+      #expect(await registryA.waitForExit() == 0)
+    }
+  }
+
+  @Test func badFederationFlagsAreRefusedBeforeStarting() async throws {
+    for (arguments, message) in [
+      (["--floating-domain", "bad_domain!"], "--floating-domain / NSM_FLOATING_DOMAINS"),
+      (["--domain", "f.example", "--floating-domain", "F.example"], "listed twice"),
+      (["--cluster-label", "no-equals"], "--cluster-label / NSM_CLUSTER_LABELS"),
+      (["--public-url", "tcp://0.0.0.0:5004"], "--public-url / NSM_PUBLIC_URL"),
+      (["--forward-timeout", "0s"], "--forward-timeout / NSM_FORWARD_TIMEOUT"),
+      (["--dns-server", "not a server"], "--dns-server / NSM_DNS_SERVERS"),
+    ] {
+      let result = try await NSMProcess.run(["registry"] + arguments)
+      #expect(result.status != 0, "\(arguments)")
+      #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
+    }
+  }
 }
