@@ -71,7 +71,6 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
         try await ForwardedWatch(forwarder: forwarder, domain: domain, query: query, context: context, sink: sink).run()
         return
       }
-      let gateway = Record.reachedThroughGateway ? try await forwarder.directory.gatewayURL(of: domain) : nil
       let found = try await forwarder.call("\(Record.kind) find", domain: domain, context: context) {
         try await Record.find(query, watch: false, on: $0, options: $1, metadata: $2) { responses in
           var found: [RecordEvent<Record>] = []
@@ -81,6 +80,9 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
           return found
         }
       }
+      // After the registry answered: its lookup failing is the error worth reporting.
+      let gateway =
+        Record.reachedThroughGateway && !found.isEmpty ? try await forwarder.directory.gatewayURL(of: domain) : nil
       for event in found {
         let record = event.record.joined(domain: domain).arriving(gatewayURL: gateway)
         try await sink(RecordEvent(record: record, deleted: event.deleted))

@@ -110,10 +110,11 @@ struct ForwardedWatch<Record: FederatedRecord>: Sendable {
   /// One upstream stream, from the first address of the domain that takes it, until it ends.
   /// Throws when no address could be reached.
   private func attempt(view: View) async throws -> Outcome {
+    let addresses = try await forwarder.directory.registryAddresses(of: domain)
     let gateway = Record.reachedThroughGateway ? try await forwarder.directory.gatewayURL(of: domain) : nil
     let metadata = RegistryForwarder.forwarding(context, to: domain, snapshotMarker: true).metadata
     var failures: [String] = []
-    for address in try await forwarder.directory.registryAddresses(of: domain) {
+    for address in addresses {
       let client = try forwarder.pool.client(for: address)
       let progress = Progress()
       do {

@@ -115,14 +115,13 @@ where NSStore.Record == Registry_NetworkService, NSEStore.Record == Registry_Net
       try await withThrowingDiscardingTaskGroup { group in
         group.addTask { try await server.serve() }
         let address = try await self.listeningAddress
-        logger.info(
-          "registry listening",
-          metadata: [
-            "address": "\(address)", "domain": "\(self.configuration.domain)",
-            "floating-domains": "\(self.configuration.federation.floatingDomains.joined(separator: ","))",
-            "expire-period": "\(GoDuration.format(self.configuration.expirePeriod))",
-          ]
-        )
+        var metadata: Logger.Metadata = [
+          "address": "\(address)", "domain": "\(self.configuration.domain)",
+          "expire-period": "\(GoDuration.format(self.configuration.expirePeriod))",
+        ]
+        let floating = self.configuration.federation.floatingDomains
+        if !floating.isEmpty { metadata["floating-domains"] = "\(floating.joined(separator: ","))" }
+        logger.info("registry listening", metadata: metadata)
       }
       logger.info("registry stopped")
     } onGracefulShutdown: {
