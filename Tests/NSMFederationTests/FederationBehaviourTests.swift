@@ -166,7 +166,13 @@ struct FederationBehaviourTests {
         }
       }
       #expect(failure.code == .deadlineExceeded)
-      #expect(clock.now - start < .seconds(30), "ended by the caller's deadline, not the 60 s forward timeout")
+      #expect(clock.now - start < .seconds(30))
+      // The client's own deadline ends its side at 1 s whatever happens; the registry's
+      // forwarded call must end soon after too, not at its 60 s forward timeout.
+      let forwardEnded = await eventually(within: .seconds(10)) {
+        a.server.peerStatistics.counts(domain: "silent.fed.test").failed == 1
+      }
+      #expect(forwardEnded, "the forwarded call inherited the caller's deadline")
     }
     _ = silent
   }
@@ -244,12 +250,12 @@ struct FederationBehaviourTests {
             }
             _ = try await b.withClient { try await $0.register(Fixtures.service("ns-1@\(domain)")) }
           }
-          // Without a gateway for B, the registrant's URL goes out as it is.
-          for (domain, url) in [(Self.f, "tcp://10.0.0.1:1"), (Self.f2, "tcp://10.0.0.2:2")] {
+          // Both carry B's gateway; they differ in what F keeps for each domain.
+          for domain in [Self.f, Self.f2] {
             let found = try await a.withClient { try await $0.find(named("nse-1@\(domain)")) }
             #expect(found.map(\.name) == ["nse-1@\(domain)"])
             #expect(found.map(\.networkServiceNames) == [["ns-1@\(domain)"]])
-            #expect(found.first?.url == domains[Self.b].gatewayURL ?? url)
+            #expect(found.first?.url == domains[Self.b].gatewayURL)
             let services = try await a.withClient {
               try await $0.find(Registry_NetworkService.with { $0.name = "ns-1@\(domain)" })
             }
@@ -263,6 +269,10 @@ struct FederationBehaviourTests {
           }
           #expect(hosted.map(\.name) == ["nse-1@\(Self.f2)"])
 
+          #expect(
+            try await f.endpoints.find(Registry_NetworkServiceEndpoint()).map(\.name).sorted()
+              == ["nse-1", "nse-1@\(Self.f2)"]
+          )
           // Unregistering from one leaves the other.
           try await b.withClient { try await $0.unregister(named("nse-1@\(Self.f2)")) }
           #expect(try await a.withClient { try await $0.find(named("nse-1@\(Self.f2)")) }.isEmpty)
@@ -284,6 +294,80 @@ struct FederationBehaviourTests {
         }
         #expect(a.server.peers.peerCount == 1)
         #expect(a.server.peerStatistics.counts(domain: Self.b).answered == 21)
+      }
+    }
+  }
+
+  /// A domain that publishes no gateway and has no --public-url: the registrant's URL goes out.
+  @Test func withoutAGatewayTheRegistrantsURLGoesOut() async throws {
+    let domains = try await TestDomains.start([Self.a], floating: [Self.b, Self.f])
+    try await withRegistry(domains, Self.b) { b in
+      try await withRegistry(domains, Self.f) { f in
+        _ = try await b.withClient {
+          try await $0.register(Fixtures.endpoint("nse-1@\(Self.f)", url: "tcp://10.9.9.9:1", expiresIn: 3600))
+        }
+        let stored = try await f.endpoints.find(Registry_NetworkServiceEndpoint())
+        #expect(stored.map(\.url) == ["tcp://10.9.9.9:1"])
+      }
+    }
+  }
+
+  /// A hosted floating domain keeps one record per name whatever spelling the caller used, and
+  /// a local workload registering into it gets the domain's public URL and cluster labels.
+  @Test func aHostedFloatingDomainIsSpelledOneWay() async throws {
+    let domains = try await TestDomains.start([Self.a])
+    try await withRegistry(
+      domains,
+      Self.a,
+      floating: [Self.f2],
+      configure: {
+        $0.federation.publicURL = "tcp://192.0.2.7:5004"
+        $0.federation.clusterLabels = ["clusterName": "a"]
+      }
+    ) { a in
+      try await a.withClient { client in
+        let first = try await client.register(
+          Fixtures.endpoint("nse-1@F2.fed.test", url: "tcp://10.0.0.1:1", expiresIn: 3600)
+        )
+        #expect(first.url == "tcp://10.0.0.1:1", "the registrant sees its own URL")
+        _ = try await client.register(Fixtures.endpoint("nse-1@f2.fed.test.", url: "tcp://10.0.0.1:1", expiresIn: 3600))
+        let stored = try await a.endpoints.find(Registry_NetworkServiceEndpoint())
+        #expect(stored.map(\.name) == ["nse-1@\(Self.f2)"])
+        #expect(stored.first?.url == "tcp://192.0.2.7:5004")
+        #expect(stored.first?.networkServiceLabels["ns-1@\(Self.f2)"]?.labels == ["clusterName": "a"])
+        try await client.unregister(named("nse-1@F2.FED.TEST"))
+        #expect(try await a.endpoints.find(Registry_NetworkServiceEndpoint()).isEmpty)
+      }
+    }
+  }
+
+  /// Cancelling a cross-domain watch ends the upstream stream in the peer.
+  @Test func cancellingACrossDomainWatchFreesThePeersStream() async throws {
+    let domains = try await TestDomains.start([Self.a, Self.b])
+    try await withRegistry(domains, Self.a) { a in
+      try await withRegistry(domains, Self.b) { b in
+        _ = try await b.withClient { try await $0.register(Fixtures.endpoint("nse-1", expiresIn: 3600)) }
+        try await a.withClient { client in
+          try await client.watch(named("nse-1@\(Self.b)")) { iterator in
+            let first = try await iterator.next()
+            #expect(first?.networkServiceEndpoint.name == "nse-1@\(Self.b)")
+            #expect(b.server.openStreamCount == 1)
+          }
+        }
+        #expect(await eventually { b.server.openStreamCount == 0 && a.server.openStreamCount == 0 })
+      }
+    }
+  }
+
+  /// `name@host:port` names a registry directly, without DNS; names come back with that suffix.
+  @Test func aHostPortDomainSkipsDNS() async throws {
+    let domains = try await TestDomains.start([Self.a, Self.b])
+    try await withRegistry(domains, Self.a) { a in
+      try await withRegistry(domains, Self.b) { b in
+        _ = try await b.withClient { try await $0.register(Fixtures.service("ns-1")) }
+        let literal = "127.0.0.1:\(domains[Self.b].registryPort)"
+        let found = try await a.withClient { try await $0.find(Fixtures.service("ns-1@\(literal)")) }
+        #expect(found.map(\.name) == ["ns-1@\(literal)"])
       }
     }
   }

@@ -54,7 +54,7 @@ public enum DomainTranslation {
     implied: String? = nil
   ) throws(NSMError) -> Route {
     try route(
-      of: [nse.name] + nse.networkServiceNames,
+      of: [nse.name] + nse.networkServiceNames + nse.networkServiceLabels.keys.sorted(),
       kind: "network service endpoint",
       served: served,
       implied: implied

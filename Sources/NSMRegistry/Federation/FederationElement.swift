@@ -21,8 +21,18 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
   public func register(_ record: Record, context: RegistryContext, next: RegistryNext<Record>) async throws -> Record {
     switch try route(record, context: context) {
     case .local(let domain, let suffixed):
-      let stored = try await next.register(storageForm(record, domain), context: context)
-      return callerForm(stored, domain, suffixed: suffixed)
+      var outgoing = record
+      if !served.isPrimary(domain) && context.forwarding.hops == 0 {
+        // A workload of this domain registering into a floating domain hosted here: stored as
+        // if forwarded, reached through this domain's gateway and carrying its cluster labels.
+        outgoing = record.leavingHome(
+          publicURL: Record.reachedThroughGateway ? await homeGatewayURL(context: context) : nil,
+          clusterLabels: configuration.clusterLabels
+        )
+      }
+      let stored = try await next.register(storageForm(outgoing, domain), context: context)
+      let answer = callerForm(stored, domain, suffixed: suffixed)
+      return outgoing == record ? answer : answer.returningHome(from: record)
     case .foreign(let domain):
       let forwarder = try forwarder(for: domain)
       let outgoing = record.stripped(domain: domain).leavingHome(
@@ -80,7 +90,8 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
           return found
         }
       }
-      // After the registry answered: its lookup failing is the error worth reporting.
+      // After the registry answered, so a missing registry is the error reported. A gateway
+      // lookup that cannot be answered fails the Find: D's internal URLs would be unreachable.
       let gateway =
         Record.reachedThroughGateway && !found.isEmpty ? try await forwarder.directory.gatewayURL(of: domain) : nil
       for event in found {
@@ -133,8 +144,11 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
 
   // MARK: Forms of a record
 
+  /// Primary-domain records plain; floating-domain records with `@domain` in the configured
+  /// spelling, whatever case or trailing dot the caller wrote, so one name is one record.
   private func storageForm(_ record: Record, _ domain: String) -> Record {
-    served.isPrimary(domain) ? record.stripped(domain: domain) : record.joined(domain: domain)
+    let plain = record.stripped(domain: domain)
+    return served.isPrimary(domain) ? plain : plain.joined(domain: domain)
   }
 
   private func callerForm(_ record: Record, _ domain: String, suffixed: Bool) -> Record {
@@ -142,7 +156,8 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
   }
 
   private static func callerForm(_ record: Record, _ domain: String, suffixed: Bool, served: ServedDomains) -> Record {
-    suffixed ? record.joined(domain: domain) : record.stripped(domain: domain)
+    let plain = record.stripped(domain: domain)
+    return suffixed ? plain.joined(domain: domain) : plain
   }
 
   /// Whether a stored record is one of `domain`'s (a query may match several domains' records).

@@ -65,7 +65,13 @@ struct ForwardedWatch<Record: FederatedRecord>: Sendable {
 
     var received: Bool { state.withLock { $0.received } }
     var synced: Bool { state.withLock { $0.synced } }
-    func receive() { state.withLock { $0.received = true } }
+    /// True the first time: the stream is open.
+    func receive() -> Bool {
+      state.withLock { state in
+        defer { state.received = true }
+        return !state.received
+      }
+    }
     func sync() { state.withLock { $0.synced = true } }
   }
 
@@ -114,47 +120,60 @@ struct ForwardedWatch<Record: FederatedRecord>: Sendable {
     let gateway = Record.reachedThroughGateway ? try await forwarder.directory.gatewayURL(of: domain) : nil
     let metadata = RegistryForwarder.forwarding(context, to: domain, snapshotMarker: true).metadata
     var failures: [String] = []
+    let verb = "\(Record.kind) watch"
+    let clock = ContinuousClock()
     for address in addresses {
-      let client = try forwarder.pool.client(for: address)
       let progress = Progress()
+      let peer = PeerStatistics.Peer(domain: domain, address: address.description)
+      let start = clock.now
       do {
-        try await Record.find(query, watch: true, on: client, options: .defaults, metadata: metadata) { responses in
-          var initial: Set<String>? = []
-          for try await response in responses {
-            progress.receive()
-            guard let event = Record.event(from: response) else {
-              // The end of the initial matches: whatever the caller has beyond them is gone.
-              for record in view.removeAll(except: initial ?? []) {
-                try await sink(RecordEvent(record: record, deleted: true))
+        try await forwarder.pool.withClient(for: address) { client in
+          try await Record.find(query, watch: true, on: client, options: .defaults, metadata: metadata) {
+            responses in
+            var initial: Set<String>? = []
+            for try await response in responses {
+              if progress.receive() {
+                forwarder.finished(verb, peer: peer, latency: clock.now - start, status: "open", context: context)
               }
-              initial = nil
-              progress.sync()
-              if view.firstSync() { try await context.snapshotComplete?() }
-              continue
-            }
-            let record = event.record.joined(domain: domain).arriving(gatewayURL: gateway)
-            if event.deleted {
-              if view.remove(record.name) != nil {
-                try await sink(RecordEvent(record: record, deleted: true))
+              guard let event = Record.event(from: response) else {
+                // The end of the initial matches: whatever the caller has beyond them is gone.
+                for record in view.removeAll(except: initial ?? []) {
+                  try await sink(RecordEvent(record: record, deleted: true))
+                }
+                initial = nil
+                progress.sync()
+                if view.firstSync() { try await context.snapshotComplete?() }
+                continue
               }
-            } else {
-              initial?.insert(record.name)
-              if view.put(record) { try await sink(RecordEvent(record: record, deleted: false)) }
+              let record = event.record.joined(domain: domain).arriving(gatewayURL: gateway)
+              if event.deleted {
+                if view.remove(record.name) != nil {
+                  try await sink(RecordEvent(record: record, deleted: true))
+                }
+              } else {
+                initial?.insert(record.name)
+                if view.put(record) { try await sink(RecordEvent(record: record, deleted: false)) }
+              }
             }
           }
         }
+        context.logger.debug(
+          "forwarded \(verb) ended by the peer",
+          metadata: ["domain": "\(domain)", "target": "\(address)"]
+        )
         return Outcome(synced: progress.synced, error: nil)
       } catch let error as RPCError where error.code == .unavailable && !progress.received {
-        forwarder.statistics.record(
-          PeerStatistics.Peer(domain: domain, address: address.description),
-          answered: false,
-          latency: .zero
-        )
+        forwarder.failed(verb, peer: peer, latency: clock.now - start, error: error.message, context: context)
         failures.append("\(address): \(error.message)")
         continue
       } catch let error as RPCError where progress.received && error.code != .cancelled {
+        context.logger.debug(
+          "forwarded \(verb) lost",
+          metadata: ["domain": "\(domain)", "target": "\(address)", "error": "\(error.message)"]
+        )
         return Outcome(synced: progress.synced, error: error)
       } catch let error as RPCError where error.code != .cancelled {
+        forwarder.finished(verb, peer: peer, latency: clock.now - start, status: "\(error.code)", context: context)
         throw RegistryForwarder.fromPeer(error, domain: domain)
       }
     }

@@ -1,3 +1,4 @@
+internal import NSMCore
 internal import Synchronization
 
 /// Forwarded calls counted per peer registry, for logs now and metrics later.
@@ -27,7 +28,7 @@ public final class PeerStatistics: Sendable {
   /// The counts for one domain, summed over its addresses.
   public func counts(domain: String) -> Counts {
     counts.withLock { counts in
-      counts.filter { $0.key.domain == domain }.values.reduce(into: Counts()) {
+      counts.filter { ScopedName.sameDomain($0.key.domain, domain) }.values.reduce(into: Counts()) {
         $0.answered += $1.answered
         $0.failed += $1.failed
         $0.totalLatency += $1.totalLatency

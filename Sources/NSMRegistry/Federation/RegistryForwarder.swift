@@ -44,35 +44,32 @@ public struct RegistryForwarder: Sendable {
     context: RegistryContext,
     body: @Sendable (RegistryClient, CallOptions, Metadata) async throws -> Result
   ) async throws -> Result {
-    var options = CallOptions.defaults
-    options.timeout = try remainingTime(context)
     let metadata = Self.forwarding(context, to: domain).metadata
     let clock = ContinuousClock()
     var failures: [String] = []
     for address in try await directory.registryAddresses(of: domain) {
-      let client = try pool.client(for: address)
+      // Recomputed per address: the time spent on an unreachable one is gone.
+      var options = CallOptions.defaults
+      options.timeout = try remainingTime(context)
       let peer = PeerStatistics.Peer(domain: domain, address: address.description)
       let start = clock.now
       do {
-        let result = try await body(client, options, metadata)
+        let result = try await pool.withClient(for: address) { try await body($0, options, metadata) }
         finished(verb, peer: peer, latency: clock.now - start, status: "OK", context: context)
         return result
       } catch let error as RPCError {
         switch error.code {
         case .unavailable:
-          statistics.record(peer, answered: false, latency: clock.now - start)
-          context.logger.debug(
-            "forwarded \(verb) failed",
-            metadata: ["domain": "\(domain)", "target": "\(address)", "error": "\(error.message)"]
-          )
+          failed(verb, peer: peer, latency: clock.now - start, error: error.message, context: context)
           failures.append("\(address): \(error.message)")
         case .deadlineExceeded:
-          statistics.record(peer, answered: false, latency: clock.now - start)
+          failed(verb, peer: peer, latency: clock.now - start, error: "deadline exceeded", context: context)
           throw NSMError(
             .deadlineExceeded,
             "registry of domain '\(domain)' at \(address) did not answer within the deadline"
           )
         case .cancelled:
+          failed(verb, peer: peer, latency: clock.now - start, error: "cancelled", context: context)
           throw error
         default:
           finished(verb, peer: peer, latency: clock.now - start, status: "\(error.code)", context: context)
@@ -96,7 +93,15 @@ public struct RegistryForwarder: Sendable {
     return left
   }
 
-  private func finished(
+  func failed(_ verb: String, peer: PeerStatistics.Peer, latency: Duration, error: String, context: RegistryContext) {
+    statistics.record(peer, answered: false, latency: latency)
+    context.logger.debug(
+      "forwarded \(verb) failed",
+      metadata: ["domain": "\(peer.domain)", "target": "\(peer.address)", "error": "\(error)"]
+    )
+  }
+
+  func finished(
     _ verb: String,
     peer: PeerStatistics.Peer,
     latency: Duration,
