@@ -32,6 +32,12 @@ let package = Package(
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+    .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.0"),
+    .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
+    .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+    .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.0"),
+    .package(url: "https://github.com/apple/swift-asn1.git", from: "1.3.0"),
   ],
   targets: [
     .target(
@@ -51,8 +57,25 @@ let package = Package(
       swiftSettings: strictSettings
     ),
     .target(
+      name: "NSMSecurity",
+      dependencies: [
+        "NSMCore",
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "X509", package: "swift-certificates"),
+        .product(name: "Yams", package: "Yams"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .target(
       name: "NSMRegistry",
       dependencies: [
+        "NSMSecurity",
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOCertificateReloading", package: "swift-nio-extras"),
+        .product(name: "X509", package: "swift-certificates"),
+        .product(name: "SwiftASN1", package: "swift-asn1"),
+        .product(name: "Crypto", package: "swift-crypto"),
         "NSMAPI",
         "NSMCore",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -119,6 +142,7 @@ let package = Package(
     .target(
       name: "NSMTesting",
       dependencies: [
+        "NSMSecurity",
         "NSMAPI",
         "NSMCore",
         "NSMRegistry",
@@ -168,6 +192,17 @@ let package = Package(
       dependencies: [
         "NSMRegistry", "NSMDNS", "NSMCore", "NSMAPI", "NSMTesting",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "NSMSecurityTests",
+      dependencies: [
+        "NSMSecurity", "NSMRegistry", "NSMCore", "NSMAPI", "NSMTesting", "NSMPostgres", "NSMDNS",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "X509", package: "swift-certificates"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
       swiftSettings: strictSettings

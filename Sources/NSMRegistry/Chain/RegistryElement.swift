@@ -15,6 +15,8 @@ public struct RegistryContext: Sendable {
   /// registry does, to find what was deleted while it was away); the store calls it once,
   /// after the initial matches.
   public var snapshotComplete: (@Sendable () async throws -> Void)?
+  /// What mTLS and the path established about the call; nil on a plaintext registry.
+  public var authorization: CallAuthorization?
 
   public init(
     logger: Logger,

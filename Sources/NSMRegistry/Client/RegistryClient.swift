@@ -36,6 +36,28 @@ public struct RegistryClient: Sendable {
     }
   }
 
+  /// Connects to `address` over mTLS as `identity`, runs `body`, and closes the connection.
+  /// Every call carries this workload's path token for the registry; the registry's SPIFFE ID
+  /// is learnt from a first handshake before `body` runs.
+  public static func with<Result: Sendable>(
+    address: ServiceAddress,
+    identity: WorkloadIdentity,
+    maxTokenLifetime: Duration = .seconds(600),
+    _ body: (RegistryClient) async throws -> Result
+  ) async throws -> Result {
+    let box = PeerPool.PeerBox()
+    let transport = try Transport(
+      target: address.clientTarget,
+      transportSecurity: try identity.clientSecurity(remember: { box.set($0) }),
+      config: .defaults
+    )
+    let interceptor = PathTokenInterceptor(identity: identity, peer: box, maxTokenLifetime: maxTokenLifetime)
+    return try await withGRPCClient(transport: transport, interceptors: [interceptor]) { grpc in
+      _ = try await PeerPool.identify(grpc, box)
+      return try await body(RegistryClient(grpc: grpc))
+    }
+  }
+
   public func register(_ ns: Registry_NetworkService) async throws -> Registry_NetworkService {
     try await networkServices.register(ns)
   }

@@ -29,18 +29,20 @@ public protocol FederatedRecord: RegistryRecord {
   /// The marker that ends a watch's initial matches (see ``ForwardingInfo``).
   static var snapshotMarker: Response { get }
 
+  /// The stored record and the response metadata (the peer's path, for `next_token_signed`).
   static func register(_ record: Self, on client: RegistryClient, options: CallOptions, metadata: Metadata)
-    async throws -> Self
+    async throws -> (Self, Metadata)
   static func unregister(_ record: Self, on client: RegistryClient, options: CallOptions, metadata: Metadata)
-    async throws
-  /// Opens a Find and hands its stream of responses to `handle`; the call ends when it returns.
+    async throws -> Metadata
+  /// Opens a Find and hands its response metadata and stream of responses to `handle`; the
+  /// call ends when it returns.
   static func find<Result: Sendable>(
     _ query: Self,
     watch: Bool,
     on client: RegistryClient,
     options: CallOptions,
     metadata: Metadata,
-    handle: @escaping @Sendable (RPCAsyncSequence<Response, any Error>) async throws -> Result
+    handle: @escaping @Sendable (Metadata, RPCAsyncSequence<Response, any Error>) async throws -> Result
   ) async throws -> Result
 }
 

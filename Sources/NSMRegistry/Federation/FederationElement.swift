@@ -21,6 +21,7 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
   public func register(_ record: Record, context: RegistryContext, next: RegistryNext<Record>) async throws -> Record {
     switch try route(record, context: context) {
     case .local(let domain, let suffixed):
+      try context.authorization?.checkLocal(.register, name: record.stripped(domain: domain).name, domain: domain)
       var outgoing = record
       if !served.isPrimary(domain) && context.forwarding.hops == 0 {
         // A workload of this domain registering into a floating domain hosted here: stored as
@@ -39,6 +40,7 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
         publicURL: Record.reachedThroughGateway ? await homeGatewayURL(context: context) : nil,
         clusterLabels: configuration.clusterLabels
       )
+      try context.authorization?.checkForward(.register, domain: domain)
       let answer = try await forwarder.call("\(Record.kind) register", domain: domain, context: context) {
         try await Record.register(outgoing, on: $0, options: $1, metadata: $2)
       }
@@ -49,11 +51,13 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
   public func unregister(_ record: Record, context: RegistryContext, next: RegistryNext<Record>) async throws {
     switch try route(record, context: context) {
     case .local(let domain, _):
+      try context.authorization?.checkLocal(.unregister, name: record.stripped(domain: domain).name, domain: domain)
       try await next.unregister(storageForm(record, domain), context: context)
     case .foreign(let domain):
       let outgoing = record.stripped(domain: domain)
+      try context.authorization?.checkForward(.unregister, domain: domain)
       try await forwarder(for: domain).call("\(Record.kind) unregister", domain: domain, context: context) {
-        try await Record.unregister(outgoing, on: $0, options: $1, metadata: $2)
+        ((), try await Record.unregister(outgoing, on: $0, options: $1, metadata: $2))
       }
     }
   }
@@ -66,6 +70,7 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
   ) async throws {
     switch try route(request.query, context: context) {
     case .local(let domain, let suffixed):
+      try context.authorization?.checkLocal(.find, name: request.query.stripped(domain: domain).name, domain: domain)
       let local = FindRequest(query: storageForm(request.query, domain), watch: request.watch)
       let belongs = belongsTo(domain)
       let served = self.served
@@ -76,18 +81,19 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
       }
     case .foreign(let domain):
       let forwarder = try forwarder(for: domain)
+      try context.authorization?.checkForward(.find, domain: domain)
       let query = request.query.stripped(domain: domain)
       if request.watch {
         try await ForwardedWatch(forwarder: forwarder, domain: domain, query: query, context: context, sink: sink).run()
         return
       }
       let found = try await forwarder.call("\(Record.kind) find", domain: domain, context: context) {
-        try await Record.find(query, watch: false, on: $0, options: $1, metadata: $2) { responses in
+        try await Record.find(query, watch: false, on: $0, options: $1, metadata: $2) { metadata, responses in
           var found: [RecordEvent<Record>] = []
           for try await response in responses {
             if let event = Record.event(from: response) { found.append(event) }
           }
-          return found
+          return (found, metadata)
         }
       }
       // After the registry answered, so a missing registry is the error reported. A gateway

@@ -1,6 +1,7 @@
 internal import GRPCCore
 internal import Logging
 internal import NSMCore
+internal import NSMSecurity
 internal import Synchronization
 
 /// A caller's watch of another domain: one upstream watch stream for this caller, translated as
@@ -127,33 +128,47 @@ struct ForwardedWatch<Record: FederatedRecord>: Sendable {
       let peer = PeerStatistics.Peer(domain: domain, address: address.description)
       let start = clock.now
       do {
-        try await forwarder.pool.withClient(for: address) { client in
-          try await Record.find(query, watch: true, on: client, options: .defaults, metadata: metadata) {
-            responses in
-            var initial: Set<String>? = []
-            for try await response in responses {
-              if progress.receive() {
-                forwarder.finished(verb, peer: peer, latency: clock.now - start, status: "open", context: context)
+        @Sendable func consume(_ responses: RPCAsyncSequence<Record.Response, any Error>) async throws {
+          var initial: Set<String>? = []
+          for try await response in responses {
+            if progress.receive() {
+              forwarder.finished(verb, peer: peer, latency: clock.now - start, status: "open", context: context)
+            }
+            guard let event = Record.event(from: response) else {
+              // The end of the initial matches: whatever the caller has beyond them is gone.
+              for record in view.removeAll(except: initial ?? []) {
+                try await sink(RecordEvent(record: record, deleted: true))
               }
-              guard let event = Record.event(from: response) else {
-                // The end of the initial matches: whatever the caller has beyond them is gone.
-                for record in view.removeAll(except: initial ?? []) {
-                  try await sink(RecordEvent(record: record, deleted: true))
-                }
-                initial = nil
-                progress.sync()
-                if view.firstSync() { try await context.snapshotComplete?() }
-                continue
+              initial = nil
+              progress.sync()
+              if view.firstSync() { try await context.snapshotComplete?() }
+              continue
+            }
+            let record = event.record.joined(domain: domain).arriving(gatewayURL: gateway)
+            if event.deleted {
+              if view.remove(record.name) != nil {
+                try await sink(RecordEvent(record: record, deleted: true))
               }
-              let record = event.record.joined(domain: domain).arriving(gatewayURL: gateway)
-              if event.deleted {
-                if view.remove(record.name) != nil {
-                  try await sink(RecordEvent(record: record, deleted: true))
-                }
-              } else {
-                initial?.insert(record.name)
-                if view.put(record) { try await sink(RecordEvent(record: record, deleted: false)) }
+            } else {
+              initial?.insert(record.name)
+              if view.put(record) { try await sink(RecordEvent(record: record, deleted: false)) }
+            }
+          }
+        }
+        try await forwarder.pool.withClient(for: address) { client, identity in
+          try await RegistryForwarder.secured(context, peer: identity, metadata: metadata) { metadata in
+            let ownIndex =
+              (try? RegistryPath(json: metadata[stringValues: RegistryPath.metadataKey].first { _ in true } ?? ""))?
+              .index ?? 0
+            return try await Record.find(query, watch: true, on: client, options: .defaults, metadata: metadata) {
+              responseMetadata,
+              responses in
+              // A secured peer proves itself before any of its events is passed on.
+              if let authorization = context.authorization, let identity {
+                try authorization.checkNext(response: responseMetadata, ownIndex: ownIndex, peer: identity)
               }
+              try await consume(responses)
+              return ((), responseMetadata)
             }
           }
         }

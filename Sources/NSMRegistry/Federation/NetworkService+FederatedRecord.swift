@@ -26,8 +26,10 @@ extension Registry_NetworkService: FederatedRecord {
     on client: RegistryClient,
     options: CallOptions,
     metadata: Metadata
-  ) async throws -> Self {
-    try await client.networkServices.register(record, metadata: metadata, options: options)
+  ) async throws -> (Self, Metadata) {
+    try await client.networkServices.register(record, metadata: metadata, options: options) { response in
+      (try response.message, response.metadata)
+    }
   }
 
   public static func unregister(
@@ -35,8 +37,11 @@ extension Registry_NetworkService: FederatedRecord {
     on client: RegistryClient,
     options: CallOptions,
     metadata: Metadata
-  ) async throws {
-    _ = try await client.networkServices.unregister(record, metadata: metadata, options: options)
+  ) async throws -> Metadata {
+    try await client.networkServices.unregister(record, metadata: metadata, options: options) { response in
+      _ = try response.message
+      return response.metadata
+    }
   }
 
   public static func find<Result: Sendable>(
@@ -45,14 +50,16 @@ extension Registry_NetworkService: FederatedRecord {
     on client: RegistryClient,
     options: CallOptions,
     metadata: Metadata,
-    handle: @escaping @Sendable (RPCAsyncSequence<Registry_NetworkServiceResponse, any Error>) async throws -> Result
+    handle:
+      @escaping @Sendable (Metadata, RPCAsyncSequence<Registry_NetworkServiceResponse, any Error>) async throws ->
+      Result
   ) async throws -> Result {
     let request = Registry_NetworkServiceQuery.with {
       $0.networkService = query
       $0.watch = watch
     }
-    return try await client.networkServices.find(request, metadata: metadata, options: options) {
-      try await handle($0.messages)
+    return try await client.networkServices.find(request, metadata: metadata, options: options) { response in
+      try await handle(response.metadata, response.messages)
     }
   }
 }

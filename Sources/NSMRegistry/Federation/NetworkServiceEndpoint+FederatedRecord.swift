@@ -58,8 +58,10 @@ extension Registry_NetworkServiceEndpoint: FederatedRecord {
     on client: RegistryClient,
     options: CallOptions,
     metadata: Metadata
-  ) async throws -> Self {
-    try await client.endpoints.register(record, metadata: metadata, options: options)
+  ) async throws -> (Self, Metadata) {
+    try await client.endpoints.register(record, metadata: metadata, options: options) { response in
+      (try response.message, response.metadata)
+    }
   }
 
   public static func unregister(
@@ -67,8 +69,11 @@ extension Registry_NetworkServiceEndpoint: FederatedRecord {
     on client: RegistryClient,
     options: CallOptions,
     metadata: Metadata
-  ) async throws {
-    _ = try await client.endpoints.unregister(record, metadata: metadata, options: options)
+  ) async throws -> Metadata {
+    try await client.endpoints.unregister(record, metadata: metadata, options: options) { response in
+      _ = try response.message
+      return response.metadata
+    }
   }
 
   public static func find<Result: Sendable>(
@@ -78,15 +83,15 @@ extension Registry_NetworkServiceEndpoint: FederatedRecord {
     options: CallOptions,
     metadata: Metadata,
     handle:
-      @escaping @Sendable (RPCAsyncSequence<Registry_NetworkServiceEndpointResponse, any Error>) async throws ->
-      Result
+      @escaping @Sendable (Metadata, RPCAsyncSequence<Registry_NetworkServiceEndpointResponse, any Error>) async throws
+      -> Result
   ) async throws -> Result {
     let request = Registry_NetworkServiceEndpointQuery.with {
       $0.networkServiceEndpoint = query
       $0.watch = watch
     }
-    return try await client.endpoints.find(request, metadata: metadata, options: options) {
-      try await handle($0.messages)
+    return try await client.endpoints.find(request, metadata: metadata, options: options) { response in
+      try await handle(response.metadata, response.messages)
     }
   }
 }

@@ -1,15 +1,25 @@
 internal import GRPCCore
 internal import GRPCNIOTransportHTTP2
+internal import GRPCProtobuf
 public import Logging
 internal import NSMCore
 public import ServiceLifecycle
+internal import SwiftProtobuf
 internal import Synchronization
 
 /// One HTTP/2 connection per peer registry address, opened on first use and shared by every
 /// call forwarded there. A `Service`: connections run inside it and close when it stops.
 public final class PeerPool: Service, Sendable {
+  /// The identity a peer proved in its TLS handshake; empty until one completed.
+  final class PeerBox: Sendable {
+    private let peer = Mutex<WorkloadIdentity.Peer?>(nil)
+    var value: WorkloadIdentity.Peer? { peer.withLock { $0 } }
+    func set(_ value: WorkloadIdentity.Peer) { peer.withLock { $0 = value } }
+  }
+
   private struct Entry {
     let client: RegistryClient
+    let peer: PeerBox
     /// Calls and watches using it now.
     var active = 0
     var lastUsed: ContinuousClock.Instant
@@ -35,8 +45,17 @@ public final class PeerPool: Service, Sendable {
   /// How long open connections get to finish their calls once the pool closes.
   static var drainTime: Duration { .seconds(2) }
 
-  public init(logger: Logger, idleTimeout: Duration = .seconds(60), maxPeers: Int = 512) {
+  /// mTLS with this identity; nil for plaintext.
+  let identity: WorkloadIdentity?
+
+  public init(
+    logger: Logger,
+    identity: WorkloadIdentity? = nil,
+    idleTimeout: Duration = .seconds(60),
+    maxPeers: Int = 512
+  ) {
     self.logger = logger
+    self.identity = identity
     self.idleTimeout = idleTimeout
     self.maxPeers = maxPeers
     (opened, openedContinuation) = AsyncStream.makeStream()
@@ -46,35 +65,71 @@ public final class PeerPool: Service, Sendable {
   /// Peers with a connection (open or being re-established).
   public var peerCount: Int { state.withLock { $0.entries.count } }
 
-  /// Runs `body` with the shared client for `address`, created on first use; while it runs the
-  /// connection is not closed for idleness.
+  /// Runs `body` with the shared client for `address`, created on first use, and the peer's
+  /// identity (nil on plaintext); while it runs the connection is not closed for idleness.
   func withClient<Result>(
     for address: ServiceAddress,
-    _ body: (RegistryClient) async throws -> Result
+    _ body: (RegistryClient, WorkloadIdentity.Peer?) async throws -> Result
   ) async throws -> Result {
-    let client = try acquire(address)
+    let (client, box) = try acquire(address)
     defer { release(address) }
-    return try await body(client)
+    var peer: WorkloadIdentity.Peer?
+    if identity != nil {
+      peer = try await Self.identify(client, box)
+    }
+    return try await body(client, peer)
   }
 
-  private func acquire(_ address: ServiceAddress) throws(NSMError) -> RegistryClient {
+  /// The peer's SPIFFE ID is needed before the first call (its path token names it as
+  /// audience), but gRPC opens the connection with the first call. So the first use of a
+  /// connection sends one call to a method no registry has: the handshake completes, the
+  /// verification callback records the peer, and the answer (UNIMPLEMENTED) is ignored.
+  static func identify(_ client: RegistryClient, _ box: PeerBox) async throws -> WorkloadIdentity.Peer {
+    try await identify(client.grpc, box)
+  }
+
+  static func identify(_ grpc: GRPCClient<HTTP2ClientTransport.Posix>, _ box: PeerBox) async throws
+    -> WorkloadIdentity.Peer
+  {
+    if let peer = box.value { return peer }
+    var options = CallOptions.defaults
+    options.timeout = .seconds(5)
+    do {
+      try await grpc.unary(
+        request: ClientRequest(message: Google_Protobuf_Empty()),
+        descriptor: MethodDescriptor(fullyQualifiedService: "nsm.swift.Probe", method: "Identify"),
+        serializer: ProtobufSerializer<Google_Protobuf_Empty>(),
+        deserializer: ProtobufDeserializer<Google_Protobuf_Empty>(),
+        options: options
+      ) { _ in }
+    } catch let error as RPCError where error.code == .unimplemented {
+      // Expected: the handshake is what was wanted.
+    }
+    guard let peer = box.value else {
+      throw RPCError(code: .unavailable, message: "the peer's TLS handshake did not complete")
+    }
+    return peer
+  }
+
+  private func acquire(_ address: ServiceAddress) throws(NSMError) -> (RegistryClient, PeerBox) {
     let now = ContinuousClock.now
-    let result: Result<RegistryClient, NSMError> = state.withLock { state in
+    let result: Result<(RegistryClient, PeerBox), NSMError> = state.withLock { state in
       if state.closed { return .failure(NSMError(.unavailable, "the registry is shutting down")) }
       if var entry = state.entries[address] {
         entry.active += 1
         entry.lastUsed = now
         state.entries[address] = entry
-        return .success(entry.client)
+        return .success((entry.client, entry.peer))
       }
       guard state.entries.count < maxPeers else {
         return .failure(NSMError(.unavailable, "too many peer registries in use (\(maxPeers)); try again later"))
       }
       do {
-        let client = try Self.makeClient(address)
-        state.entries[address] = Entry(client: client, active: 1, lastUsed: now)
+        let box = PeerBox()
+        let client = try Self.makeClient(address, identity: identity, box: box)
+        state.entries[address] = Entry(client: client, peer: box, active: 1, lastUsed: now)
         openedContinuation.yield(client)
-        return .success(client)
+        return .success((client, box))
       } catch {
         return .failure(NSMError(.internal, "cannot create a client for \(address): \(error)"))
       }
@@ -103,7 +158,9 @@ public final class PeerPool: Service, Sendable {
     }
   }
 
-  private static func makeClient(_ address: ServiceAddress) throws -> RegistryClient {
+  private static func makeClient(_ address: ServiceAddress, identity: WorkloadIdentity?, box: PeerBox) throws
+    -> RegistryClient
+  {
     var config = HTTP2ClientTransport.Posix.Config.defaults
     // A restarted peer should be reached again within seconds, not the two minutes gRPC's
     // default back-off grows to; keepalive notices a peer that vanished under an idle watch.
@@ -111,7 +168,7 @@ public final class PeerPool: Service, Sendable {
     config.connection.keepalive = .init(time: .seconds(30), timeout: .seconds(10), allowWithoutCalls: false)
     let transport = try HTTP2ClientTransport.Posix(
       target: address.clientTarget,
-      transportSecurity: .plaintext,
+      transportSecurity: try identity?.clientSecurity(remember: { box.set($0) }) ?? .plaintext,
       config: config
     )
     return RegistryClient(grpc: GRPCClient(transport: transport))

@@ -1,6 +1,7 @@
 internal import GRPCCore
 internal import Logging
 public import NSMCore
+internal import NSMSecurity
 
 /// Calls another domain's registry: resolves the domain, reuses the pooled connection to each
 /// of its addresses, tries them in order while they are unreachable, and passes the caller's
@@ -42,7 +43,7 @@ public struct RegistryForwarder: Sendable {
     _ verb: String,
     domain: String,
     context: RegistryContext,
-    body: @Sendable (RegistryClient, CallOptions, Metadata) async throws -> Result
+    body: @Sendable (RegistryClient, CallOptions, Metadata) async throws -> (Result, Metadata)
   ) async throws -> Result {
     let metadata = Self.forwarding(context, to: domain).metadata
     let clock = ContinuousClock()
@@ -54,7 +55,11 @@ public struct RegistryForwarder: Sendable {
       let peer = PeerStatistics.Peer(domain: domain, address: address.description)
       let start = clock.now
       do {
-        let result = try await pool.withClient(for: address) { try await body($0, options, metadata) }
+        let result = try await pool.withClient(for: address) { client, peer in
+          try await Self.secured(context, peer: peer, metadata: metadata) { metadata in
+            try await body(client, options, metadata)
+          }
+        }
         finished(verb, peer: peer, latency: clock.now - start, status: "OK", context: context)
         return result
       } catch let error as RPCError {
@@ -81,6 +86,24 @@ public struct RegistryForwarder: Sendable {
       .unavailable,
       "registry of domain '\(domain)' is unreachable: " + failures.joined(separator: "; ")
     )
+  }
+
+  /// On a secured registry: adds the path (the incoming tokens and this registry's token for
+  /// `peer`) to `metadata`, and checks `next_token_signed` on the peer's answer.
+  static func secured<Result>(
+    _ context: RegistryContext,
+    peer: WorkloadIdentity.Peer?,
+    metadata: Metadata,
+    _ call: (Metadata) async throws -> (Result, Metadata)
+  ) async throws -> Result {
+    guard let authorization = context.authorization else { return try await call(metadata).0 }
+    guard let peer else { throw RPCError(code: .unavailable, message: "the peer's identity is unknown") }
+    let path = try authorization.forwardedPath(to: peer)
+    var metadata = metadata
+    metadata.addString(path.json, forKey: RegistryPath.metadataKey)
+    let (result, response) = try await call(metadata)
+    try authorization.checkNext(response: response, ownIndex: path.index, peer: peer)
+    return result
   }
 
   /// The time left before the caller's deadline, or the default for a caller without one.

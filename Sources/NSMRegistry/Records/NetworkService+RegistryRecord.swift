@@ -10,6 +10,12 @@ extension Registry_NetworkService: RegistryRecord {
   /// Network Services are not leases: they live until unregistered, as upstream.
   public var registrant: String { pathIds.first ?? "" }
 
+  public func withPathIDs(_ ids: [String]) -> Self {
+    var record = self
+    record.pathIds = ids
+    return record
+  }
+
   public var expiration: Date? { nil }
 
   public func carryingOver(from existing: Registry_NetworkService) -> Registry_NetworkService {

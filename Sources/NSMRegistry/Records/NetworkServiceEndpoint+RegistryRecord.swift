@@ -10,6 +10,12 @@ extension Registry_NetworkServiceEndpoint: RegistryRecord {
 
   public var registrant: String { pathIds.first ?? "" }
 
+  public func withPathIDs(_ ids: [String]) -> Self {
+    var record = self
+    record.pathIds = ids
+    return record
+  }
+
   public var expiration: Date? { hasExpirationTime ? expirationTime.date : nil }
 
   /// A refresh keeps the time of the first registration.

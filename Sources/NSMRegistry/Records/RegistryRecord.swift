@@ -18,6 +18,9 @@ public protocol RegistryRecord: Sendable, Equatable {
   /// mTLS is on); "" when the request carries none.
   var registrant: String { get }
 
+  /// The record with `path_ids` set: the SPIFFE IDs of the hops of its registration.
+  func withPathIDs(_ ids: [String]) -> Self
+
   /// When the registration lapses; nil when it never does.
   var expiration: Date? { get }
 

@@ -17,6 +17,8 @@ public struct RegistryConfiguration: Sendable {
   /// reaching the registry. Records above ``Limits/maxRecordBytes`` but under this get a
   /// precise INVALID_ARGUMENT.
   public var maxRequestBytes = 4 * 1024 * 1024
+  /// mTLS, path tokens and policies; plaintext when it has no identity.
+  public var security = SecurityConfiguration()
   /// Forwarding to other domains and hosting floating ones.
   public var federation = FederationConfiguration()
 

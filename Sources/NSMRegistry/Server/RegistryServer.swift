@@ -24,6 +24,8 @@ where NSStore.Record == Registry_NetworkService, NSEStore.Record == Registry_Net
   public let peers: PeerPool
   /// Calls forwarded to other domains, per peer.
   public let peerStatistics = PeerStatistics()
+  /// Policy denials, per rule.
+  public let denials = DenialCounter()
 
   public init(
     configuration: RegistryConfiguration,
@@ -38,7 +40,7 @@ where NSStore.Record == Registry_NetworkService, NSEStore.Record == Registry_Net
 
     let served = configuration.served
     try served.validate()
-    let peers = PeerPool(logger: logger)
+    let peers = PeerPool(logger: logger, identity: configuration.security.identity)
     self.peers = peers
     let statistics = peerStatistics
     let forwarder = configuration.federation.directory.map {
@@ -53,6 +55,7 @@ where NSStore.Record == Registry_NetworkService, NSEStore.Record == Registry_Net
       ValidateElement(),
       DefaultPayloadElement(),
       FederationElement(served: served, configuration: configuration.federation, forwarder: forwarder),
+      RegistrantElement(store: networkServices, denials: denials),
       StoreElement(store: networkServices, watchBufferSize: configuration.watchBufferSize),
     ])
     let nseChain = RegistryChain<Registry_NetworkServiceEndpoint>([
@@ -60,6 +63,7 @@ where NSStore.Record == Registry_NetworkService, NSEStore.Record == Registry_Net
       FederationElement(served: served, configuration: configuration.federation, forwarder: forwarder),
       RegistrationTimeElement(),
       ExpireElement(period: configuration.expirePeriod),
+      RegistrantElement(store: endpoints, denials: denials),
       StoreElement(store: endpoints, watchBufferSize: configuration.watchBufferSize),
     ])
 
@@ -71,17 +75,18 @@ where NSStore.Record == Registry_NetworkService, NSEStore.Record == Registry_Net
     transportConfig.rpc.maxRequestPayloadSize = configuration.maxRequestBytes
     transport = HTTP2ServerTransport.Posix(
       address: try configuration.listen.bindAddress(),
-      transportSecurity: .plaintext,
+      transportSecurity: try configuration.security.identity?.serverSecurity() ?? .plaintext,
       config: transportConfig
     )
+    let authorizer = CallAuthorizer(security: configuration.security, served: served, denials: denials)
     server = GRPCServer(
       transport: transport,
       services: [
         NetworkServiceRegistryService(
-          core: RegistryService(chain: nsChain, streams: streams, logger: logger)
+          core: RegistryService(chain: nsChain, streams: streams, logger: logger, authorizer: authorizer)
         ),
         EndpointRegistryService(
-          core: RegistryService(chain: nseChain, streams: streams, logger: logger)
+          core: RegistryService(chain: nseChain, streams: streams, logger: logger, authorizer: authorizer)
         ),
       ]
     )
@@ -90,7 +95,11 @@ where NSStore.Record == Registry_NetworkService, NSEStore.Record == Registry_Net
   /// Everything a registry process runs, in start order; a `ServiceGroup` stops them in
   /// reverse, so the server drains before peer connections close and expiry stops.
   public var services: [any Service] {
-    [ExpiryReaper(store: endpoints, interval: configuration.reapInterval, logger: logger), peers, self]
+    var services: [any Service] = [ExpiryReaper(store: endpoints, interval: configuration.reapInterval, logger: logger)]
+    if configuration.security.identity != nil || configuration.security.policy != nil {
+      services.append(SecurityReloader(security: configuration.security, logger: logger))
+    }
+    return services + [peers, self]
   }
 
   /// The address the server listens on, once it does (resolves port 0).

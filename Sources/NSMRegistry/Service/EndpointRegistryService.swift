@@ -3,7 +3,7 @@ public import NSMAPI
 public import SwiftProtobuf
 
 /// `registry.NetworkServiceEndpointRegistry` on the wire. The full service protocol, not the simple
-/// one: forwarding reads the request metadata.
+/// one: forwarding and authorization read the request metadata and the TLS peer.
 public struct EndpointRegistryService: Registry_NetworkServiceEndpointRegistry.ServiceProtocol {
   let core: RegistryService<Registry_NetworkServiceEndpoint>
 
@@ -11,7 +11,9 @@ public struct EndpointRegistryService: Registry_NetworkServiceEndpointRegistry.S
     request: ServerRequest<Registry_NetworkServiceEndpoint>,
     context: ServerContext
   ) async throws -> ServerResponse<Registry_NetworkServiceEndpoint> {
-    ServerResponse(message: try await core.register(request.message, metadata: request.metadata))
+    let call = try await core.call(request.metadata, context)
+    let stored = try await core.register(request.message, call: call)
+    return ServerResponse(message: stored, metadata: call.responseMetadata)
   }
 
   public func find(
@@ -19,10 +21,11 @@ public struct EndpointRegistryService: Registry_NetworkServiceEndpointRegistry.S
     context: ServerContext
   ) async throws -> StreamingServerResponse<Registry_NetworkServiceEndpointResponse> {
     let core = self.core
-    return StreamingServerResponse { writer in
+    let call = try await core.call(request.metadata, context)
+    return StreamingServerResponse(metadata: call.responseMetadata) { writer in
       try await core.find(
         FindRequest(query: request.message.networkServiceEndpoint, watch: request.message.watch),
-        metadata: request.metadata
+        call: call
       ) { try await writer.write($0) }
       return [:]
     }
@@ -32,7 +35,8 @@ public struct EndpointRegistryService: Registry_NetworkServiceEndpointRegistry.S
     request: ServerRequest<Registry_NetworkServiceEndpoint>,
     context: ServerContext
   ) async throws -> ServerResponse<Google_Protobuf_Empty> {
-    try await core.unregister(request.message, metadata: request.metadata)
-    return ServerResponse(message: Google_Protobuf_Empty())
+    let call = try await core.call(request.metadata, context)
+    try await core.unregister(request.message, call: call)
+    return ServerResponse(message: Google_Protobuf_Empty(), metadata: call.responseMetadata)
   }
 }

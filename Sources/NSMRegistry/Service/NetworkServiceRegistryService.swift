@@ -3,7 +3,7 @@ public import NSMAPI
 public import SwiftProtobuf
 
 /// `registry.NetworkServiceRegistry` on the wire. The full service protocol, not the simple
-/// one: forwarding reads the request metadata.
+/// one: forwarding and authorization read the request metadata and the TLS peer.
 public struct NetworkServiceRegistryService: Registry_NetworkServiceRegistry.ServiceProtocol {
   let core: RegistryService<Registry_NetworkService>
 
@@ -11,7 +11,9 @@ public struct NetworkServiceRegistryService: Registry_NetworkServiceRegistry.Ser
     request: ServerRequest<Registry_NetworkService>,
     context: ServerContext
   ) async throws -> ServerResponse<Registry_NetworkService> {
-    ServerResponse(message: try await core.register(request.message, metadata: request.metadata))
+    let call = try await core.call(request.metadata, context)
+    let stored = try await core.register(request.message, call: call)
+    return ServerResponse(message: stored, metadata: call.responseMetadata)
   }
 
   public func find(
@@ -19,10 +21,11 @@ public struct NetworkServiceRegistryService: Registry_NetworkServiceRegistry.Ser
     context: ServerContext
   ) async throws -> StreamingServerResponse<Registry_NetworkServiceResponse> {
     let core = self.core
-    return StreamingServerResponse { writer in
+    let call = try await core.call(request.metadata, context)
+    return StreamingServerResponse(metadata: call.responseMetadata) { writer in
       try await core.find(
         FindRequest(query: request.message.networkService, watch: request.message.watch),
-        metadata: request.metadata
+        call: call
       ) { try await writer.write($0) }
       return [:]
     }
@@ -32,7 +35,8 @@ public struct NetworkServiceRegistryService: Registry_NetworkServiceRegistry.Ser
     request: ServerRequest<Registry_NetworkService>,
     context: ServerContext
   ) async throws -> ServerResponse<Google_Protobuf_Empty> {
-    try await core.unregister(request.message, metadata: request.metadata)
-    return ServerResponse(message: Google_Protobuf_Empty())
+    let call = try await core.call(request.metadata, context)
+    try await core.unregister(request.message, call: call)
+    return ServerResponse(message: Google_Protobuf_Empty(), metadata: call.responseMetadata)
   }
 }

@@ -1,0 +1,113 @@
+internal import Foundation
+internal import GRPCCore
+internal import Logging
+internal import NSMCore
+public import NSMSecurity
+
+/// What a secured registry established about a call, for the elements after authorization:
+/// who started it, the path this hop continues, and the policy to apply.
+public struct CallAuthorization: Sendable {
+  /// The originating workload (`sub` of path segment 0): the identity domain grants and
+  /// registrant checks apply to.
+  public var originator: String
+  /// The incoming tokens, then this registry's own (for the caller).
+  public var path: RegistryPath
+  public var policy: DomainPolicy
+  public var identity: WorkloadIdentity
+  public var maxTokenLifetime: Duration
+  let denials: DenialCounter
+  let logger: Logger
+
+  /// The SPIFFE IDs of the hops, origin first: what `path_ids` records.
+  public var pathIDs: [String] {
+    path.tokens.compactMap { try? PathToken(decoding: $0).claims.sub }
+  }
+
+  func checkLocal(_ operation: RegistryOperation, name: String, domain: String) throws(NSMError) {
+    do {
+      try policy.checkLocal(identity: originator, operation: operation, name: name, domain: domain)
+    } catch {
+      throw denials.deny(error, logger: logger)
+    }
+  }
+
+  func checkForward(_ operation: RegistryOperation, domain: String) throws(NSMError) {
+    do {
+      try policy.checkForward(identity: originator, operation: operation, domain: domain)
+    } catch {
+      throw denials.deny(error, logger: logger)
+    }
+  }
+
+  /// `next_token_signed`: the peer's answer carries its path, whose token after ours the peer
+  /// signed. A peer that returns no path (a Go NSM registry) fails it, as upstream's client.
+  func checkNext(response: Metadata, ownIndex: Int, peer: WorkloadIdentity.Peer) throws(NSMError) {
+    do {
+      let text = response[stringValues: RegistryPath.metadataKey].first(where: { _ in true })
+      let tokens = (text.flatMap { try? RegistryPath(json: $0) })?.tokens ?? []
+      try PathPolicies.checkNext(tokens: tokens, ownIndex: ownIndex, serverID: peer.id, serverKey: peer.key)
+    } catch {
+      throw denials.deny(error, logger: logger)
+    }
+  }
+
+  /// The path to send to the next registry (`peer`): the incoming tokens and this registry's
+  /// token for that peer, with this registry's index.
+  func forwardedPath(to peer: WorkloadIdentity.Peer) throws -> RegistryPath {
+    var tokens = Array(path.tokens.dropLast())
+    tokens.append(try identity.token(for: peer.id, peerNotAfter: peer.notAfter, maxLifetime: maxTokenLifetime).text)
+    return RegistryPath(index: tokens.count - 1, tokens: tokens)
+  }
+}
+
+/// Checks the path of each incoming call on a secured registry (upstream's server policies)
+/// and continues it with this registry's own token.
+struct CallAuthorizer: Sendable {
+  let security: SecurityConfiguration
+  let served: ServedDomains
+  let denials: DenialCounter
+
+  /// nil on a plaintext registry.
+  func authorize(metadata: Metadata, peer: WorkloadIdentity.Peer?, logger: Logger) throws(NSMError)
+    -> CallAuthorization?
+  {
+    guard let identity = security.identity else { return nil }
+    let path =
+      try metadata[stringValues: RegistryPath.metadataKey].first(where: { _ in true })
+      .map { text throws(NSMError) in try RegistryPath(json: text) } ?? RegistryPath()
+    let incoming = Array(path.tokens.prefix(path.index + 1))
+    let policy = security.policy?.policy ?? DomainPolicy.ownTrustDomainOnly(identity.id.trustDomain, served: served)
+    let decoded: [PathToken]
+    do {
+      decoded = try PathPolicies.checkIncoming(
+        PathPolicies.ServerFacts(
+          tokens: incoming,
+          peerID: peer?.id,
+          peerKey: peer?.key,
+          ownID: identity.id,
+          now: Date()
+        )
+      )
+      // More than one token: the caller forwards for someone else.
+      if decoded.count >= 2, let peer { try policy.checkForwarder(peer.id) }
+    } catch {
+      throw denials.deny(error, logger: logger)
+    }
+    let own: PathToken
+    do {
+      own = try identity.token(for: peer?.id, peerNotAfter: peer?.notAfter, maxLifetime: security.maxTokenLifetime)
+    } catch {
+      throw NSMError(.internal, "cannot sign a path token: \(error)")
+    }
+    let tokens = incoming + [own.text]
+    return CallAuthorization(
+      originator: decoded[0].claims.sub,
+      path: RegistryPath(index: tokens.count - 1, tokens: tokens),
+      policy: policy,
+      identity: identity,
+      maxTokenLifetime: security.maxTokenLifetime,
+      denials: denials,
+      logger: logger
+    )
+  }
+}

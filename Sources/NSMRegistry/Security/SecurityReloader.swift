@@ -1,0 +1,24 @@
+internal import Logging
+internal import NSMCore
+internal import ServiceLifecycle
+
+/// Re-reads the SVID files and the policy file when they change, every second.
+struct SecurityReloader: Service {
+  let security: SecurityConfiguration
+  let logger: Logger
+  var interval: Duration = .seconds(1)
+
+  func run() async throws {
+    // Ends quietly at shutdown: the sleep is cancelled, the loop stops.
+    await cancelWhenGracefulShutdown {
+      while (try? await Task.sleep(for: interval)) != nil {
+        security.identity?.reloadIfChanged()
+        if let policy = security.policy {
+          if let error = policy.reloadIfChanged() {
+            logger.error("policy file \(policy.path) refused, keeping the previous policy: \(error.message)")
+          }
+        }
+      }
+    }
+  }
+}

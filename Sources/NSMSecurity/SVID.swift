@@ -1,0 +1,108 @@
+public import Crypto
+public import Foundation
+public import NSMCore
+public import X509
+
+/// A workload's X.509-SVID and the trust bundles it verifies peers with, as
+/// `spire-agent api fetch x509 -write DIR` leaves them: `svid.0.pem` (leaf first, then
+/// intermediates), `svid.0.key`, `bundle.0.pem` (its own trust domain's CAs) and, for federated
+/// trust domains, `federated_bundle.0.N.pem`.
+public struct SVID: Sendable {
+  public var chain: [Certificate]
+  public var key: P256.Signing.PrivateKey
+  public var id: SPIFFEID
+  /// Every CA certificate trusted, from all bundles.
+  public var trustRoots: [Certificate]
+
+  public var notAfter: Date { chain[0].notValidAfter }
+
+  public init(chain: [Certificate], key: P256.Signing.PrivateKey, trustRoots: [Certificate]) throws(NSMError) {
+    guard let leaf = chain.first else { throw .invalidArgument("the SVID has no certificate") }
+    guard let id = Self.spiffeID(of: leaf) else {
+      throw .invalidArgument("the SVID certificate has no spiffe:// URI SAN")
+    }
+    guard leaf.publicKey == Certificate.PublicKey(key.publicKey) else {
+      throw .invalidArgument("the SVID key does not belong to its certificate")
+    }
+    self.chain = chain
+    self.key = key
+    self.id = id
+    self.trustRoots = trustRoots
+  }
+
+  /// Where the files are.
+  public struct Files: Sendable, Equatable {
+    public var certificate: String
+    public var key: String
+    /// Bundle files; in a directory, every `bundle*.pem` and `federated_bundle*.pem`.
+    public var bundles: [String]
+
+    public init(certificate: String, key: String, bundles: [String]) {
+      self.certificate = certificate
+      self.key = key
+      self.bundles = bundles
+    }
+
+    /// The spire-agent layout in `directory`.
+    public static func directory(_ directory: String) -> Files {
+      let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+      let bundles = names.filter {
+        ($0.hasPrefix("bundle") || $0.hasPrefix("federated_bundle")) && $0.hasSuffix(".pem")
+      }.sorted().map { "\(directory)/\($0)" }
+      return Files(certificate: "\(directory)/svid.0.pem", key: "\(directory)/svid.0.key", bundles: bundles)
+    }
+
+    /// The newest modification time among the files, to notice rotation.
+    public var stamp: [Date?] {
+      ([certificate, key] + bundles).map {
+        (try? FileManager.default.attributesOfItem(atPath: $0)[.modificationDate]) as? Date
+      }
+    }
+  }
+
+  public static func load(_ files: Files) throws(NSMError) -> SVID {
+    let chain = try certificates(in: files.certificate)
+    guard let keyText = read(files.key) else { throw .invalidArgument("cannot read the SVID key \(files.key)") }
+    let key: P256.Signing.PrivateKey
+    do {
+      key = try P256.Signing.PrivateKey(pemRepresentation: keyText)
+    } catch {
+      throw .invalidArgument("\(files.key) is not a PEM P-256 private key (PKCS#8 or SEC1)")
+    }
+    var roots: [Certificate] = []
+    for bundle in files.bundles { roots += try certificates(in: bundle) }
+    if roots.isEmpty { throw .invalidArgument("no trust bundle: give bundle.0.pem (or --tls-bundle)") }
+    return try SVID(chain: chain, key: key, trustRoots: roots)
+  }
+
+  /// The certificates of a PEM file, in order.
+  public static func certificates(in path: String) throws(NSMError) -> [Certificate] {
+    guard let text = read(path) else { throw .invalidArgument("cannot read \(path)") }
+    do {
+      let end = "-----END CERTIFICATE-----"
+      let blocks = text.components(separatedBy: end).dropLast().map { $0 + end }
+      let certificates = try blocks.map { try Certificate(pemEncoded: String($0.drop { $0 != "-" })) }
+      if certificates.isEmpty { throw NSMError.invalidArgument("\(path) holds no certificate") }
+      return certificates
+    } catch let error as NSMError {
+      throw error
+    } catch {
+      throw .invalidArgument("\(path) is not a PEM certificate file: \(error)")
+    }
+  }
+
+  /// The one `spiffe://` URI SAN of a certificate.
+  public static func spiffeID(of certificate: Certificate) -> SPIFFEID? {
+    guard let names = try? certificate.extensions.subjectAlternativeNames else { return nil }
+    let uris = names.compactMap { name -> String? in
+      if case .uniformResourceIdentifier(let uri) = name, uri.hasPrefix("spiffe://") { return uri }
+      return nil
+    }
+    guard uris.count == 1 else { return nil }
+    return try? SPIFFEID(parsing: uris[0])
+  }
+
+  private static func read(_ path: String) -> String? {
+    FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
+  }
+}
