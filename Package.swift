@@ -119,6 +119,7 @@ let package = Package(
     .target(
       name: "NSMCLI",
       dependencies: [
+        "NSMSecurity",
         "NSMAPI",
         "NSMCore",
         "NSMRegistry",
@@ -200,6 +201,7 @@ let package = Package(
       name: "NSMSecurityTests",
       dependencies: [
         "NSMSecurity", "NSMRegistry", "NSMCore", "NSMAPI", "NSMTesting", "NSMPostgres", "NSMDNS",
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "X509", package: "swift-certificates"),

@@ -39,7 +39,9 @@ public struct NSMProcess: Sendable {
       let process = Process()
       process.executableURL = NSMProcess.executable
       process.arguments = arguments
-      process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+      // Plaintext unless a test gives an identity: tests of mTLS pass --tls-dir, which wins.
+      process.environment = ProcessInfo.processInfo.environment.merging(["NSM_INSECURE": "true"]) { $1 }
+        .merging(environment) { $1 }
       let out = Pipe()
       let err = Pipe()
       process.standardOutput = out

@@ -14,7 +14,8 @@ struct PolicyRuleTests {
   let registry = try! SPIFFEID(parsing: "spiffe://nsm.c/registry")
   let now = Date()
 
-  func token(_ sub: String, aud: [String], key: P256.Signing.PrivateKey, expiresIn: TimeInterval = 600) throws -> String {
+  func token(_ sub: String, aud: [String], key: P256.Signing.PrivateKey, expiresIn: TimeInterval = 600) throws -> String
+  {
     try PathToken.sign(
       .init(sub: sub, aud: aud, exp: Int64(now.addingTimeInterval(expiresIn).timeIntervalSince1970)),
       with: key
@@ -149,7 +150,12 @@ struct DomainPolicyTests {
 
   @Test func grantsAreCheckedPerDomainOperationIdentityAndName() throws {
     let policy = try DomainPolicy(yaml: Self.file, source: "test")
-    try policy.checkLocal(identity: "spiffe://nsm.a/ns/x/pod/y", operation: .register, name: "nse-1", domain: "a.nsm.test")
+    try policy.checkLocal(
+      identity: "spiffe://nsm.a/ns/x/pod/y",
+      operation: .register,
+      name: "nse-1",
+      domain: "a.nsm.test"
+    )
     try policy.checkLocal(identity: "spiffe://nsm.b/nse", operation: .find, name: "public-vpn", domain: "A.nsm.test.")
     try policy.checkLocal(identity: "spiffe://nsm.c/nse", operation: .register, name: "x", domain: "floating.nsm.test")
     for (identity, operation, name, domain) in [
@@ -177,7 +183,10 @@ struct DomainPolicyTests {
   }
 
   @Test func theDefaultIsTheOwnTrustDomainOnly() throws {
-    let policy = DomainPolicy.ownTrustDomainOnly("nsm.a", served: ServedDomains(primary: "a.nsm.test", floating: ["f.nsm.test"]))
+    let policy = DomainPolicy.ownTrustDomainOnly(
+      "nsm.a",
+      served: ServedDomains(primary: "a.nsm.test", floating: ["f.nsm.test"])
+    )
     try policy.checkLocal(identity: "spiffe://nsm.a/x", operation: .unregister, name: "n", domain: "f.nsm.test")
     #expect(throws: PolicyDenial.self) {
       try policy.checkLocal(identity: "spiffe://nsm.b/x", operation: .find, name: "n", domain: "a.nsm.test")

@@ -1,5 +1,6 @@
 internal import ArgumentParser
 internal import GRPCCore
+internal import Logging
 internal import NSMCore
 internal import NSMRegistry
 
@@ -11,6 +12,8 @@ struct ClientOptions: ParsableArguments {
   )
   var registry: String?
 
+  @OptionGroup(title: "Identity") var tls: TLSOptions
+
   func address() throws -> ServiceAddress {
     let text = setting(registry, env: "NSM_REGISTRY_URL") ?? "tcp://127.0.0.1:5002"
     return try parseSetting(text, flag: "registry", env: "NSM_REGISTRY_URL") { try ServiceAddress(parsing: $0) }
@@ -19,8 +22,13 @@ struct ClientOptions: ParsableArguments {
   /// Runs `body` with a connected client; a failed call prints the server's message and exits 1.
   func withClient<Result: Sendable>(_ body: (RegistryClient) async throws -> Result) async throws -> Result {
     let address = try address()
+    var logger = Logger(label: "nsm")
+    logger.logLevel = .error
+    let identity = try tls.identity(logger: logger)
+    let lifetime = try tls.tokenLifetime()
     do {
-      return try await RegistryClient.with(address: address, body)
+      guard let identity else { return try await RegistryClient.with(address: address, body) }
+      return try await RegistryClient.with(address: address, identity: identity, maxTokenLifetime: lifetime, body)
     } catch let error as RPCError {
       printError("error: \(describe(error)) (registry \(address))")
       throw ExitCode.failure

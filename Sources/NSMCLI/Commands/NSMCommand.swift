@@ -5,7 +5,10 @@ public struct NSMCommand: AsyncParsableCommand {
   public static let configuration = CommandConfiguration(
     commandName: "nsm",
     abstract: "swift-nsm: Network Service Mesh's inter-domain control plane.",
-    subcommands: [RegistryCommand.self, ApplyCommand.self, GetCommand.self, DeleteCommand.self, DNSCommand.self]
+    subcommands: [
+      RegistryCommand.self, ApplyCommand.self, GetCommand.self, DeleteCommand.self, DNSCommand.self, CertCommand.self,
+      PolicyCommand.self,
+    ]
   )
 
   public init() {}

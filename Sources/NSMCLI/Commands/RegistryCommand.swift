@@ -82,6 +82,14 @@ struct RegistryServeCommand: AsyncParsableCommand {
 
   @OptionGroup(title: "Federation") var federation: FederationOptions
 
+  @OptionGroup(title: "Identity") var tls: TLSOptions
+
+  @Option(
+    help:
+      "A domain policy file (YAML), re-read when it changes (env NSM_POLICY_FILE; default: only the own trust domain)."
+  )
+  var policy: String?
+
   @Option(help: "trace, debug, info, warn, error (env NSM_LOG_LEVEL; default info).")
   var logLevel: String?
 
@@ -122,10 +130,25 @@ struct RegistryServeCommand: AsyncParsableCommand {
   }
 
   func run() async throws {
-    let configuration = try makeConfiguration()
+    var configuration = try makeConfiguration()
     let postgres = try storeOptions.postgresURL()
     _ = try bootstrapLogging(logLevel)
     let logger = Logger(label: "nsm.registry")
+    configuration.security.identity = try tls.identity(logger: logger)
+    configuration.security.maxTokenLifetime = try tls.tokenLifetime()
+    if let path = setting(policy, env: "NSM_POLICY_FILE") {
+      guard configuration.security.identity != nil else {
+        throw ValidationError("--policy / NSM_POLICY_FILE needs an identity (--tls-dir); --insecure checks no policy")
+      }
+      configuration.security.policy = try parseSetting(path, flag: "policy", env: "NSM_POLICY_FILE") {
+        try PolicySource(file: $0)
+      }
+    }
+    if let identity = configuration.security.identity {
+      logger.info("mTLS", metadata: ["id": "\(identity.id)", "trust-roots": "\(identity.svid.trustRoots.count)"])
+    } else {
+      logger.warning("--insecure: plaintext gRPC, no identities, no policies; for local development only")
+    }
     if configuration.federation.directory == nil {
       logger.warning("no name server (--dns-server, /etc/resolv.conf): name@other-domain calls are refused")
     }

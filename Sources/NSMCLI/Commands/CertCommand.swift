@@ -1,0 +1,134 @@
+internal import ArgumentParser
+internal import Foundation
+internal import NSMAPI
+internal import NSMCore
+internal import NSMSecurity
+
+/// `nsm cert`: development CAs and X.509-SVIDs in spire-agent's file layout, so demos and tests
+/// run with mTLS without SPIRE.
+struct CertCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "cert",
+    abstract: "Create development CAs (one per trust domain) and X.509-SVIDs in spire-agent's file layout.",
+    discussion: """
+      Writes DIR/ca/TRUST-DOMAIN/{ca.pem,ca.key} once per trust domain (kept on later runs) and, per
+      --svid, DIR/TRUST-DOMAIN/PATH/{svid.0.pem,svid.0.key,bundle.0.pem,federated_bundle.0.N.pem}:
+      every SVID trusts the CAs of all trust domains in DIR, as federated SPIRE servers would.
+      Use the folder with `nsm registry --tls-dir` or `nsm get --tls-dir`. Not for production.
+      """
+  )
+
+  @Option(help: "Where to write.") var out: String
+  @Option(help: "A SPIFFE ID to issue an SVID for, e.g. spiffe://nsm.a/registry; repeatable.")
+  var svid: [String] = []
+  @Option(help: "Create the CA of this trust domain even without an SVID in it; repeatable.")
+  var trustDomain: [String] = []
+  @Option(help: "SVID lifetime, e.g. 1h, 24h (default 24h).") var lifetime: String = "24h"
+
+  func run() throws {
+    let ids = try svid.map { text in try parseSetting(text, flag: "svid", env: "-") { try SPIFFEID(parsing: $0) } }
+    let seconds = try parseSetting(lifetime, flag: "lifetime", env: "-") { try GoDuration.parse($0) }
+    var domains = Set(trustDomain)
+    for id in ids { domains.insert(id.trustDomain) }
+    guard !domains.isEmpty else { throw ValidationError("give --svid or --trust-domain") }
+
+    var authorities: [String: CertificateAuthority] = [:]
+    for domain in domains.sorted() {
+      let folder = "\(out)/ca/\(domain)"
+      if FileManager.default.fileExists(atPath: "\(folder)/ca.pem") {
+        authorities[domain] = try CertificateAuthority.load(directory: folder)
+      } else {
+        let authority = try CertificateAuthority.create(trustDomain: domain)
+        try authority.write(to: folder)
+        authorities[domain] = authority
+        print("ca \(domain): \(folder)")
+      }
+    }
+    // Earlier runs' CAs too: an SVID issued now trusts every trust domain of DIR.
+    let existing = (try? FileManager.default.contentsOfDirectory(atPath: "\(out)/ca")) ?? []
+    for domain in existing where authorities[domain] == nil {
+      authorities[domain] = try? CertificateAuthority.load(directory: "\(out)/ca/\(domain)")
+    }
+    for id in ids {
+      guard let authority = authorities[id.trustDomain] else { continue }
+      let folder = "\(out)/\(id.trustDomain)\(id.path)"
+      let federated = authorities.filter { $0.key != id.trustDomain }.sorted { $0.key < $1.key }.map(\.value)
+      try authority.writeSVID(id, to: folder, federated: federated, lifetime: seconds.timeInterval)
+      print("svid \(id): \(folder)")
+    }
+  }
+}
+
+/// `nsm policy check`: explains what a registry would decide, without a registry.
+struct PolicyCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "policy",
+    abstract: "Explain registry policy decisions.",
+    subcommands: [PolicyCheckCommand.self]
+  )
+}
+
+struct PolicyCheckCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "check",
+    abstract: "Would this identity be allowed this operation on this name? Exit 0 if allowed, 1 if denied."
+  )
+
+  @Option(help: "The policy file (env NSM_POLICY_FILE); without one, the default policy of --trust-domain.")
+  var policy: String?
+  @Option(help: "The registry's trust domain, for the default policy.") var trustDomain: String?
+  @Option(help: "The SPIFFE ID of the workload that starts the call.") var identity: String
+  @Option(help: "find, register or unregister.") var op: String
+  @Option(help: "The name as the caller writes it: x, x@own-domain or x@other-domain.") var name: String
+  @Option(help: "The SPIFFE ID of the registry that forwards the call here, if it is forwarded.")
+  var forwardedBy: String?
+  @Option(help: "The registry's own domain (env NSM_DOMAIN; default cluster.local).") var domain: String?
+  @Option(name: .customLong("floating-domain"), help: "A floating domain the registry hosts; repeatable.")
+  var floatingDomains: [String] = []
+
+  func run() throws {
+    guard let operation = RegistryOperation(rawValue: op) else {
+      throw ValidationError("--op must be find, register or unregister")
+    }
+    _ = try parseSetting(identity, flag: "identity", env: "-") { try SPIFFEID(parsing: $0) }
+    let served = ServedDomains(
+      primary: setting(domain, env: "NSM_DOMAIN") ?? "cluster.local",
+      floating: floatingDomains
+    )
+    let domainPolicy: DomainPolicy
+    if let path = setting(policy, env: "NSM_POLICY_FILE") {
+      domainPolicy = try parseSetting(path, flag: "policy", env: "NSM_POLICY_FILE") { try DomainPolicy.load(file: $0) }
+    } else if let trustDomain {
+      domainPolicy = .ownTrustDomainOnly(trustDomain, served: served)
+    } else {
+      throw ValidationError("give --policy FILE, or --trust-domain for the default policy")
+    }
+    let service = Registry_NetworkService.with { $0.name = name }
+    let route = try parseSetting(name, flag: "name", env: "-") { _ in
+      try NameRules.validate(name, field: "--name")
+      return try DomainTranslation.route(service, served: served)
+    }
+    do {
+      if let forwardedBy {
+        let forwarder = try parseSetting(forwardedBy, flag: "forwarded-by", env: "-") { try SPIFFEID(parsing: $0) }
+        try domainPolicy.checkForwarder(forwarder)
+      }
+      switch route {
+      case .local(let domain, _):
+        let local = DomainTranslation.strip(name, domain: domain)
+        try domainPolicy.checkLocal(identity: identity, operation: operation, name: local, domain: domain)
+        print(
+          "allowed: \(domainPolicy.source) grants \(identity) \(operation.rawValue) of '\(local)' in domain '\(domain)', served here"
+        )
+      case .foreign(let domain):
+        try domainPolicy.checkForward(identity: identity, operation: operation, domain: domain)
+        print(
+          "allowed to leave: '\(name)' is forwarded to the registry of '\(domain)', whose own policy then decides"
+        )
+      }
+    } catch let denial as PolicyDenial {
+      print("denied: \(denial)")
+      throw ExitCode.failure
+    }
+  }
+}
