@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Three domains on one machine: nsd publishes zones/ on 127.0.0.1:${DNS_PORT}, and three
 # registries serve a.nsm.test (:5002), b.nsm.test (:5012) and the floating domain
-# floating.nsm.test (:5022), finding each other through that nsd. Ctrl-C stops everything.
+# floating.nsm.test (:5022), finding each other through that nsd. Each domain is its own
+# SPIFFE trust domain (nsm.a, nsm.b, nsm.floating) with mTLS; `nsm cert` makes the SVIDs,
+# including an "admin" workload per domain for the nsm commands. Ctrl-C stops everything.
 #
 #   deploy/local/three-domains.sh            # builds nsm first (swift build)
 #   NSM=/path/to/nsm deploy/local/three-domains.sh
+#   INSECURE=1 deploy/local/three-domains.sh # plaintext instead
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -56,12 +59,56 @@ for _ in $(seq 100); do
 done
 
 dns=(--dns-server "127.0.0.1:$DNS_PORT")
-"$NSM" registry --domain a.nsm.test --listen tcp://127.0.0.1:5002 "${dns[@]}" --cluster-label clusterName=a &
+pki=${PKI:-$root/.build/demo-pki}
+declare -A security
+if [[ -n "${INSECURE:-}" ]]; then
+  for d in a b floating; do security[$d]="--insecure"; done
+else
+  "$NSM" cert --out "$pki" \
+    --svid spiffe://nsm.a/registry --svid spiffe://nsm.a/admin \
+    --svid spiffe://nsm.b/registry --svid spiffe://nsm.b/admin \
+    --svid spiffe://nsm.floating/registry >&2
+  # A and B: their own trust domain does everything; the other may find, and forward finds.
+  for pair in a:b b:a; do
+    own=${pair%%:*} other=${pair##*:}
+    cat >"$work/policy-$own.yaml" <<POLICY
+domains:
+  $own.nsm.test:
+    - identities: ["spiffe://nsm.$own/*"]
+      operations: [find, register, unregister]
+    - identities: ["spiffe://nsm.$other/*"]
+      operations: [find]
+forward_to: ["*"]
+accept_forwarded_from: ["nsm.$own", "nsm.$other"]
+POLICY
+  done
+  # The floating domain: B's workloads register, everyone finds.
+  cat >"$work/policy-floating.yaml" <<POLICY
+domains:
+  floating.nsm.test:
+    - identities: ["spiffe://nsm.b/*"]
+      operations: [find, register, unregister]
+    - identities: ["spiffe://nsm.a/*"]
+      operations: [find]
+accept_forwarded_from: ["nsm.a", "nsm.b"]
+POLICY
+  for d in a b floating; do
+    security[$d]="--tls-dir $pki/nsm.$d/registry --policy $work/policy-$d.yaml"
+  done
+fi
+
+# shellcheck disable=SC2086 # the security options are words on purpose
+"$NSM" registry --domain a.nsm.test --listen tcp://127.0.0.1:5002 "${dns[@]}" --cluster-label clusterName=a ${security[a]} &
 pids+=($!)
-"$NSM" registry --domain b.nsm.test --listen tcp://127.0.0.1:5012 "${dns[@]}" --cluster-label clusterName=b &
+# shellcheck disable=SC2086
+"$NSM" registry --domain b.nsm.test --listen tcp://127.0.0.1:5012 "${dns[@]}" --cluster-label clusterName=b ${security[b]} &
 pids+=($!)
-"$NSM" registry --domain floating.nsm.test --listen tcp://127.0.0.1:5022 "${dns[@]}" &
+# shellcheck disable=SC2086
+"$NSM" registry --domain floating.nsm.test --listen tcp://127.0.0.1:5022 "${dns[@]}" ${security[floating]} &
 pids+=($!)
 
 echo "nsd on 127.0.0.1:$DNS_PORT; registries: a.nsm.test 127.0.0.1:5002, b.nsm.test :5012, floating.nsm.test :5022" >&2
+if [[ -z "${INSECURE:-}" ]]; then
+  echo "identities: --tls-dir $pki/nsm.a/admin (domain A), --tls-dir $pki/nsm.b/admin (domain B)" >&2
+fi
 wait
