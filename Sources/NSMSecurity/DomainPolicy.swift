@@ -13,11 +13,11 @@ internal import Yams
 ///     - identities: ["spiffe://nsm.b/*"]
 ///       operations: [find]
 /// forward_to: ["b.nsm.test", "floating.nsm.test"]  # foreign domains this registry forwards to
-/// accept_forwarded_from: ["nsm.b"]                 # trust domains of registries that may forward here
+/// accept_forwarded_from: ["spiffe://nsm.b/registry"]  # registries that may forward calls here
 /// ```
 ///
 /// Without a file: the registry's own trust domain may do everything in every served domain,
-/// forwarding goes anywhere, and only registries of the own trust domain may forward here.
+/// forwarding goes anywhere, and only this registry's own SPIFFE ID may forward here.
 public struct DomainPolicy: Sendable, Equatable {
   public struct Grant: Sendable, Equatable {
     public var identities: [Glob]
@@ -47,8 +47,10 @@ public struct DomainPolicy: Sendable, Equatable {
     self.source = source
   }
 
-  /// The policy without a file.
-  public static func ownTrustDomainOnly(_ trustDomain: String, served: ServedDomains) -> DomainPolicy {
+  /// The policy without a file, for a registry whose SPIFFE ID is `registryID`.
+  public static func ownTrustDomainOnly(_ trustDomain: String, registryID: String? = nil, served: ServedDomains)
+    -> DomainPolicy
+  {
     let grant = Grant(
       identities: [Glob("spiffe://\(trustDomain)/*")],
       operations: Set(RegistryOperation.allCases),
@@ -57,7 +59,7 @@ public struct DomainPolicy: Sendable, Equatable {
     return DomainPolicy(
       domains: Dictionary(([served.primary] + served.floating).map { ($0, [grant]) }, uniquingKeysWith: { a, _ in a }),
       forwardTo: [Glob("*")],
-      acceptForwardedFrom: [Glob(trustDomain)],
+      acceptForwardedFrom: registryID.map { [Glob($0)] } ?? [],
       source: "the default policy (own trust domain \(trustDomain) only)"
     )
   }
@@ -103,13 +105,21 @@ public struct DomainPolicy: Sendable, Equatable {
     }
   }
 
-  /// May a registry of `trustDomain` forward calls here?
-  public func checkForwarder(_ forwarder: SPIFFEID) throws(PolicyDenial) {
-    if !acceptForwardedFrom.contains(where: { $0.matches(forwarder.trustDomain) }) {
+  /// May `forwarder` forward calls here on behalf of `originator`? A registry vouches only for
+  /// workloads of its own trust domain: anything else in segment 0 could be forged by it.
+  public func checkForwarder(_ forwarder: SPIFFEID, originator: String) throws(PolicyDenial) {
+    if !acceptForwardedFrom.contains(where: { $0.matches(forwarder.description) }) {
       throw PolicyDenial(
         rule: Self.rule,
         identity: forwarder.description,
-        reason: "\(source) does not list trust domain '\(forwarder.trustDomain)' under accept_forwarded_from"
+        reason: "\(source) does not list \(forwarder) under accept_forwarded_from"
+      )
+    }
+    guard let origin = try? SPIFFEID(parsing: originator), origin.trustDomain == forwarder.trustDomain else {
+      throw PolicyDenial(
+        rule: Self.rule,
+        identity: forwarder.description,
+        reason: "it forwarded a call of \(originator); a registry forwards only its own trust domain's workloads"
       )
     }
   }
@@ -152,7 +162,14 @@ public struct DomainPolicy: Sendable, Equatable {
     self.domains = domains
     forwardTo = try Self.strings(map["forward_to"], at: "\(source): forward_to").map(Glob.init)
     acceptForwardedFrom = try Self.strings(map["accept_forwarded_from"], at: "\(source): accept_forwarded_from")
-      .map(Glob.init)
+      .map { text throws(NSMError) in
+        guard text.hasPrefix("spiffe://") else {
+          throw .invalidArgument(
+            "\(source): accept_forwarded_from lists SPIFFE IDs of registries (globs), e.g. spiffe://nsm.b/registry, not '\(text)'"
+          )
+        }
+        return Glob(text)
+      }
     self.source = source
   }
 

@@ -11,12 +11,17 @@ public struct SVID: Sendable {
   public var chain: [Certificate]
   public var key: P256.Signing.PrivateKey
   public var id: SPIFFEID
+  /// The CA certificates trusted, per trust domain: a peer's chain is verified only against
+  /// the bundle of the trust domain its SPIFFE ID names, so a federated CA cannot issue IDs
+  /// of another trust domain.
+  public var bundles: [String: [Certificate]]
+
   /// Every CA certificate trusted, from all bundles.
-  public var trustRoots: [Certificate]
+  public var trustRoots: [Certificate] { bundles.keys.sorted().flatMap { bundles[$0] ?? [] } }
 
   public var notAfter: Date { chain[0].notValidAfter }
 
-  public init(chain: [Certificate], key: P256.Signing.PrivateKey, trustRoots: [Certificate]) throws(NSMError) {
+  public init(chain: [Certificate], key: P256.Signing.PrivateKey, bundles: [String: [Certificate]]) throws(NSMError) {
     guard let leaf = chain.first else { throw .invalidArgument("the SVID has no certificate") }
     guard let id = Self.spiffeID(of: leaf) else {
       throw .invalidArgument("the SVID certificate has no spiffe:// URI SAN")
@@ -27,7 +32,7 @@ public struct SVID: Sendable {
     self.chain = chain
     self.key = key
     self.id = id
-    self.trustRoots = trustRoots
+    self.bundles = bundles
   }
 
   /// Where the files are.
@@ -36,20 +41,39 @@ public struct SVID: Sendable {
     public var key: String
     /// Bundle files; in a directory, every `bundle*.pem` and `federated_bundle*.pem`.
     public var bundles: [String]
+    /// Set for the spire-agent layout: its bundle files are listed again on each reload, so a
+    /// newly federated trust domain is picked up.
+    public var directory: String?
 
-    public init(certificate: String, key: String, bundles: [String]) {
+    public init(certificate: String, key: String, bundles: [String], directory: String? = nil) {
       self.certificate = certificate
       self.key = key
       self.bundles = bundles
+      self.directory = directory
+    }
+
+    /// The files as they are now (a directory listed again).
+    public var current: Files {
+      guard let directory else { return self }
+      var files = Files.directory(directory)
+      files.certificate = certificate
+      files.key = key
+      return files
     }
 
     /// The spire-agent layout in `directory`.
     public static func directory(_ directory: String) -> Files {
       let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+      // bundle.0.pem first: the own trust domain's.
       let bundles = names.filter {
         ($0.hasPrefix("bundle") || $0.hasPrefix("federated_bundle")) && $0.hasSuffix(".pem")
-      }.sorted().map { "\(directory)/\($0)" }
-      return Files(certificate: "\(directory)/svid.0.pem", key: "\(directory)/svid.0.key", bundles: bundles)
+      }.sorted { ($0 == "bundle.0.pem" ? 0 : 1, $0) < ($1 == "bundle.0.pem" ? 0 : 1, $1) }.map { "\(directory)/\($0)" }
+      return Files(
+        certificate: "\(directory)/svid.0.pem",
+        key: "\(directory)/svid.0.key",
+        bundles: bundles,
+        directory: directory
+      )
     }
 
     /// The newest modification time among the files, to notice rotation.
@@ -69,10 +93,26 @@ public struct SVID: Sendable {
     } catch {
       throw .invalidArgument("\(files.key) is not a PEM P-256 private key (PKCS#8 or SEC1)")
     }
-    var roots: [Certificate] = []
-    for bundle in files.bundles { roots += try certificates(in: bundle) }
-    if roots.isEmpty { throw .invalidArgument("no trust bundle: give bundle.0.pem (or --tls-bundle)") }
-    return try SVID(chain: chain, key: key, trustRoots: roots)
+    guard let ownID = chain.first.flatMap(spiffeID(of:)) else {
+      throw .invalidArgument("\(files.certificate): the SVID certificate has no spiffe:// URI SAN")
+    }
+    // A CA names its trust domain in a spiffe://TD URI SAN (SPIRE's and nsm cert's do); the
+    // first bundle file (bundle.0.pem) is the own trust domain's whatever its CAs say.
+    var bundles: [String: [Certificate]] = [:]
+    for (index, bundle) in files.bundles.enumerated() {
+      for certificate in try certificates(in: bundle) {
+        guard let domain = spiffeID(of: certificate)?.trustDomain ?? (index == 0 ? ownID.trustDomain : nil) else {
+          throw .invalidArgument(
+            "\(bundle): a CA certificate without a spiffe://TRUST-DOMAIN URI SAN; its trust domain is unknown"
+          )
+        }
+        bundles[domain, default: []].append(certificate)
+      }
+    }
+    if bundles[ownID.trustDomain] == nil {
+      throw .invalidArgument("no trust bundle for \(ownID.trustDomain): give bundle.0.pem (or --tls-bundle)")
+    }
+    return try SVID(chain: chain, key: key, bundles: bundles)
   }
 
   /// The certificates of a PEM file, in order.

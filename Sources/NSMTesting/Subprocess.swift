@@ -1,5 +1,6 @@
 internal import Dispatch
 internal import Foundation
+internal import Synchronization
 
 /// Runs a program to completion off the cooperative thread pool (it blocks), returning its exit
 /// status and combined output.
@@ -37,21 +38,34 @@ public func runProgram(
   }
 }
 
-/// A loopback TCP port that was free a moment ago (bind to port 0, read it, close).
+/// A loopback port, free over TCP and UDP a moment ago, for a server a test starts later.
+///
+/// Taken from 20000–32767, below Linux's ephemeral range (32768–60999): the kernel's own port-0
+/// picks (every outgoing connection of a parallel test) never land there, so the port stays
+/// free until the server binds it. Never the same port twice in one test process.
 public func freeLoopbackPort() throws -> Int {
-  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-  guard fd >= 0 else { throw POSIXError(.EMFILE) }
+  for _ in 0..<500 {
+    let port = Int.random(in: 20000...32767)
+    let fresh = handedOut.withLock { ports in ports.insert(port).inserted }
+    guard fresh else { continue }
+    if canBind(port, type: SOCK_STREAM) && canBind(port, type: SOCK_DGRAM) { return port }
+  }
+  throw POSIXError(.EADDRINUSE)
+}
+
+private let handedOut = Mutex<Set<Int>>([])
+
+private func canBind(_ port: Int, type: __socket_type) -> Bool {
+  let fd = socket(AF_INET, Int32(type.rawValue), 0)
+  guard fd >= 0 else { return false }
   defer { close(fd) }
   var address = sockaddr_in()
   address.sin_family = sa_family_t(AF_INET)
-  address.sin_port = 0
+  address.sin_port = UInt16(port).bigEndian
   address.sin_addr.s_addr = inet_addr("127.0.0.1")
-  var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-  let bound = withUnsafeMutablePointer(to: &address) { pointer in
+  return withUnsafePointer(to: &address) { pointer in
     pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-      bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+      bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
     }
   }
-  guard bound else { throw POSIXError(.EADDRINUSE) }
-  return Int(UInt16(bigEndian: address.sin_port))
 }

@@ -85,7 +85,7 @@ struct SecurityCommandTests {
           operations: [find]
           names: ["public-*"]
     forward_to: ["b.nsm.test"]
-    accept_forwarded_from: ["nsm.b"]
+    accept_forwarded_from: ["spiffe://nsm.b/registry"]
     """.write(toFile: file, atomically: true, encoding: .utf8)
     let common = ["policy", "check", "--policy", file, "--domain", "a.nsm.test"]
     let allowed = try await NSMProcess.run(

@@ -172,10 +172,16 @@ struct ResolverTests {
   @Test func negativeAnswersAreCachedForTheSOAMinimum() async throws {
     try await Self.withNSD { nsd in
       let resolver = Self.resolver(nsd)
+      let clock = ContinuousClock()
+      let start = clock.now
       _ = try? await resolver.registry(of: "nothing.t.nsm.test")
       let afterFirst = resolver.queriesSent
       _ = try? await resolver.registry(of: "nothing.t.nsm.test")
-      #expect(resolver.queriesSent == afterFirst, "NXDOMAIN served from the cache")
+      // Only meaningful when both lookups fit in the 2 s the answers are cached for; on a
+      // machine loaded by the parallel suite the first answers may age out in between.
+      if clock.now - start < .milliseconds(1500) {
+        #expect(resolver.queriesSent == afterFirst, "NXDOMAIN served from the cache")
+      }
       try await Task.sleep(for: .milliseconds(2300))
       _ = try? await resolver.registry(of: "nothing.t.nsm.test")
       #expect(resolver.queriesSent > afterFirst, "the SOA minimum (2 s) ran out")

@@ -24,6 +24,9 @@ struct FederationBehaviourTests {
         try await a.withClient { client in
           try await client.watch(Registry_NetworkServiceEndpoint.with { $0.networkServiceNames = ["ns-1@\(Self.b)"] }) {
             iterator in
+            // Registered once A's watch is open in B: on a loaded machine opening it could
+            // otherwise take longer than the lease, and the watcher would never see the record.
+            #expect(await eventually(within: .seconds(60)) { b.server.openStreamCount == 1 })
             _ = try await b.withClient { try await $0.register(Fixtures.endpoint("short", expiresIn: 3600)) }
             var state: [String: Registry_NetworkServiceEndpointResponse] = [:]
             _ = try await readUntil(&iterator, name: \.networkServiceEndpoint.name, deleted: \.deleted, state: &state) {

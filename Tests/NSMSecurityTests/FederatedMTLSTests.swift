@@ -50,7 +50,7 @@ struct FederatedMTLSTests {
           operations: [find, register, unregister]
         - identities: ["spiffe://nsm.a/*"]
           operations: [find]
-    accept_forwarded_from: ["nsm.a", "nsm.b"]
+    accept_forwarded_from: ["spiffe://nsm.a/registry", "spiffe://nsm.b/registry"]
     """
 
   @Test func aFloatingRegistrationFromBIsFoundFromA() async throws {
@@ -103,7 +103,7 @@ struct FederatedMTLSTests {
         b.sec.test:
           - identities: ["spiffe://nsm.a/*", "spiffe://nsm.b/*"]
             operations: [find]
-      accept_forwarded_from: ["nsm.f"]
+      accept_forwarded_from: ["spiffe://nsm.f/registry"]
       """
     try await withRegistry(domains, pki, Self.a, trustDomain: "nsm.a", policy: nil) { a in
       try await withRegistry(domains, pki, Self.b, trustDomain: "nsm.b", policy: policyB) { b in

@@ -145,7 +145,7 @@ struct DomainPolicyTests {
         - identities: ["spiffe://nsm.b/*", "spiffe://nsm.c/*"]
           operations: [find, register, unregister]
     forward_to: ["b.nsm.test", "*.partner.example"]
-    accept_forwarded_from: ["nsm.b"]
+    accept_forwarded_from: ["spiffe://nsm.b/registry"]
     """
 
   @Test func grantsAreCheckedPerDomainOperationIdentityAndName() throws {
@@ -178,21 +178,36 @@ struct DomainPolicyTests {
     #expect(throws: PolicyDenial.self) {
       try policy.checkForward(identity: "spiffe://nsm.a/x", operation: .find, domain: "c.nsm.test")
     }
-    try policy.checkForwarder(try SPIFFEID(parsing: "spiffe://nsm.b/registry"))
-    #expect(throws: PolicyDenial.self) { try policy.checkForwarder(try SPIFFEID(parsing: "spiffe://nsm.c/registry")) }
+    try policy.checkForwarder(try SPIFFEID(parsing: "spiffe://nsm.b/registry"), originator: "spiffe://nsm.b/nse")
+    #expect(throws: PolicyDenial.self) {
+      try policy.checkForwarder(try SPIFFEID(parsing: "spiffe://nsm.c/registry"), originator: "spiffe://nsm.c/nse")
+    }
+    #expect(throws: PolicyDenial.self) {
+      try policy.checkForwarder(try SPIFFEID(parsing: "spiffe://nsm.b/nse"), originator: "spiffe://nsm.b/other")
+    }
+    // A registry vouches for its own trust domain's workloads only.
+    #expect(throws: PolicyDenial.self) {
+      try policy.checkForwarder(try SPIFFEID(parsing: "spiffe://nsm.b/registry"), originator: "spiffe://nsm.a/admin")
+    }
   }
 
   @Test func theDefaultIsTheOwnTrustDomainOnly() throws {
     let policy = DomainPolicy.ownTrustDomainOnly(
       "nsm.a",
+      registryID: "spiffe://nsm.a/registry",
       served: ServedDomains(primary: "a.nsm.test", floating: ["f.nsm.test"])
     )
     try policy.checkLocal(identity: "spiffe://nsm.a/x", operation: .unregister, name: "n", domain: "f.nsm.test")
     #expect(throws: PolicyDenial.self) {
       try policy.checkLocal(identity: "spiffe://nsm.b/x", operation: .find, name: "n", domain: "a.nsm.test")
     }
-    try policy.checkForwarder(try SPIFFEID(parsing: "spiffe://nsm.a/registry-2"))
-    #expect(throws: PolicyDenial.self) { try policy.checkForwarder(try SPIFFEID(parsing: "spiffe://nsm.b/registry")) }
+    try policy.checkForwarder(try SPIFFEID(parsing: "spiffe://nsm.a/registry"), originator: "spiffe://nsm.a/x")
+    #expect(throws: PolicyDenial.self) {
+      try policy.checkForwarder(try SPIFFEID(parsing: "spiffe://nsm.a/nse"), originator: "spiffe://nsm.a/x")
+    }
+    #expect(throws: PolicyDenial.self) {
+      try policy.checkForwarder(try SPIFFEID(parsing: "spiffe://nsm.b/registry"), originator: "spiffe://nsm.b/x")
+    }
   }
 
   @Test(arguments: [
@@ -201,6 +216,7 @@ struct DomainPolicyTests {
     ("domains: {a.test: [{operations: [find]}]}", "identities is empty"),
     ("forward: [x]", "unknown key 'forward'"),
     ("domains: {'bad domain': []}", "not a valid DNS name"),
+    ("accept_forwarded_from: [nsm.b]", "SPIFFE IDs of registries"),
   ])
   func badFilesAreRefusedNamingTheProblem(_ text: String, _ message: String) {
     do {

@@ -79,7 +79,7 @@ domains:
     - identities: ["spiffe://nsm.$other/*"]
       operations: [find]
 forward_to: ["*"]
-accept_forwarded_from: ["nsm.$own", "nsm.$other"]
+accept_forwarded_from: ["spiffe://nsm.$own/registry", "spiffe://nsm.$other/registry"]
 POLICY
   done
   # The floating domain: B's workloads register, everyone finds.
@@ -90,7 +90,7 @@ domains:
       operations: [find, register, unregister]
     - identities: ["spiffe://nsm.a/*"]
       operations: [find]
-accept_forwarded_from: ["nsm.a", "nsm.b"]
+accept_forwarded_from: ["spiffe://nsm.a/registry", "spiffe://nsm.b/registry"]
 POLICY
   for d in a b floating; do
     security[$d]="--tls-dir $pki/nsm.$d/registry --policy $work/policy-$d.yaml"

@@ -76,7 +76,10 @@ struct PolicyCheckCommand: ParsableCommand {
 
   @Option(help: "The policy file (env NSM_POLICY_FILE); without one, the default policy of --trust-domain.")
   var policy: String?
-  @Option(help: "The registry's trust domain, for the default policy.") var trustDomain: String?
+  @Option(help: "The registry's trust domain (for the default policy, and the forwarding rule).")
+  var trustDomain: String?
+  @Option(help: "The registry's SPIFFE ID (the default policy accepts forwarded calls from it alone).")
+  var registryID: String?
   @Option(help: "The SPIFFE ID of the workload that starts the call.") var identity: String
   @Option(help: "find, register or unregister.") var op: String
   @Option(help: "The name as the caller writes it: x, x@own-domain or x@other-domain.") var name: String
@@ -99,7 +102,7 @@ struct PolicyCheckCommand: ParsableCommand {
     if let path = setting(policy, env: "NSM_POLICY_FILE") {
       domainPolicy = try parseSetting(path, flag: "policy", env: "NSM_POLICY_FILE") { try DomainPolicy.load(file: $0) }
     } else if let trustDomain {
-      domainPolicy = .ownTrustDomainOnly(trustDomain, served: served)
+      domainPolicy = .ownTrustDomainOnly(trustDomain, registryID: registryID, served: served)
     } else {
       throw ValidationError("give --policy FILE, or --trust-domain for the default policy")
     }
@@ -111,7 +114,7 @@ struct PolicyCheckCommand: ParsableCommand {
     do {
       if let forwardedBy {
         let forwarder = try parseSetting(forwardedBy, flag: "forwarded-by", env: "-") { try SPIFFEID(parsing: $0) }
-        try domainPolicy.checkForwarder(forwarder)
+        try domainPolicy.checkForwarder(forwarder, originator: identity)
       }
       switch route {
       case .local(let domain, _):
@@ -121,6 +124,14 @@ struct PolicyCheckCommand: ParsableCommand {
           "allowed: \(domainPolicy.source) grants \(identity) \(operation.rawValue) of '\(local)' in domain '\(domain)', served here"
         )
       case .foreign(let domain):
+        if forwardedBy != nil {
+          print("denied: a forwarded call is never forwarded again (the registry refuses it as a forwarding loop)")
+          throw ExitCode.failure
+        }
+        if let trustDomain, (try? SPIFFEID(parsing: identity))?.trustDomain != trustDomain {
+          print("denied: a registry forwards only calls of its own trust domain's (\(trustDomain)) workloads")
+          throw ExitCode.failure
+        }
         try domainPolicy.checkForward(identity: identity, operation: operation, domain: domain)
         print(
           "allowed to leave: '\(name)' is forwarded to the registry of '\(domain)', whose own policy then decides"

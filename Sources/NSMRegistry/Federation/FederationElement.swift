@@ -35,12 +35,12 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
       let answer = callerForm(stored, domain, suffixed: suffixed)
       return outgoing == record ? answer : answer.returningHome(from: record)
     case .foreign(let domain):
+      try context.authorization?.checkForward(.register, domain: domain)
       let forwarder = try forwarder(for: domain)
       let outgoing = record.stripped(domain: domain).leavingHome(
         publicURL: Record.reachedThroughGateway ? await homeGatewayURL(context: context) : nil,
         clusterLabels: configuration.clusterLabels
       )
-      try context.authorization?.checkForward(.register, domain: domain)
       let answer = try await forwarder.call("\(Record.kind) register", domain: domain, context: context) {
         try await Record.register(outgoing, on: $0, options: $1, metadata: $2)
       }
@@ -74,14 +74,20 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
       let local = FindRequest(query: storageForm(request.query, domain), watch: request.watch)
       let belongs = belongsTo(domain)
       let served = self.served
+      let authorization = context.authorization
       try await next.find(local, context: context) { event in
         guard belongs(event.record) else { return }
+        // A template without a name matches names the caller may not see: each result and
+        // event is checked against the grants' name patterns.
+        if let authorization, !authorization.mayFind(name: event.record.stripped(domain: domain).name, domain: domain) {
+          return
+        }
         let record = Self.callerForm(event.record, domain, suffixed: suffixed, served: served)
         try await sink(RecordEvent(record: record, deleted: event.deleted))
       }
     case .foreign(let domain):
-      let forwarder = try forwarder(for: domain)
       try context.authorization?.checkForward(.find, domain: domain)
+      let forwarder = try forwarder(for: domain)
       let query = request.query.stripped(domain: domain)
       if request.watch {
         try await ForwardedWatch(forwarder: forwarder, domain: domain, query: query, context: context, sink: sink).run()

@@ -1,3 +1,4 @@
+internal import Foundation
 internal import GRPCCore
 internal import Logging
 internal import NSMCore
@@ -98,6 +99,14 @@ struct ForwardedWatch<Record: FederatedRecord>: Sendable {
       }
       if Task.isCancelled { return }
       everConnected = true
+      // The caller's tokens are what this watch presents to the peer; once they expire the
+      // peer would refuse every reconnect, so the caller is told to open the watch again.
+      if let expiry = context.authorization?.incomingExpiry, expiry <= Date() {
+        throw NSMError(
+          .unavailable,
+          "the watch of domain '\(domain)' was lost after its path tokens expired; open it again"
+        )
+      }
       if outcome.synced { backoff = Self.initialBackoff }
       context.logger.info(
         "watch of domain '\(domain)' lost; reconnecting",

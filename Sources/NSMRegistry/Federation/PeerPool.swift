@@ -102,8 +102,8 @@ public final class PeerPool: Service, Sendable {
         deserializer: ProtobufDeserializer<Google_Protobuf_Empty>(),
         options: options
       ) { _ in }
-    } catch let error as RPCError where error.code == .unimplemented {
-      // Expected: the handshake is what was wanted.
+    } catch {
+      // Any answer will do (UNIMPLEMENTED from a registry): the handshake is what was wanted.
     }
     guard let peer = box.value else {
       throw RPCError(code: .unavailable, message: "the peer's TLS handshake did not complete")
@@ -143,6 +143,22 @@ public final class PeerPool: Service, Sendable {
       state.entries[address]?.active -= 1
       state.entries[address]?.lastUsed = now
     }
+  }
+
+  /// Closes the connection to `address` (calls on it finish); the next call opens a new one.
+  func retire(_ address: ServiceAddress) {
+    let entry = state.withLock { $0.entries.removeValue(forKey: address) }
+    entry?.client.grpc.beginGracefulShutdown()
+  }
+
+  /// Closes every connection: after this registry's SVID rotated, new calls must present the
+  /// new certificate, whose key signs their tokens.
+  public func retireAll() {
+    let entries = state.withLock { state in
+      defer { state.entries = [:] }
+      return Array(state.entries.values)
+    }
+    for entry in entries { entry.client.grpc.beginGracefulShutdown() }
   }
 
   /// Closes connections idle for longer than ``idleTimeout``.

@@ -55,9 +55,22 @@ public struct RegistryForwarder: Sendable {
       let peer = PeerStatistics.Peer(domain: domain, address: address.description)
       let start = clock.now
       do {
-        let result = try await pool.withClient(for: address) { client, peer in
-          try await Self.secured(context, peer: peer, metadata: metadata) { metadata in
-            try await body(client, options, metadata)
+        let result: Result
+        do {
+          result = try await pool.withClient(for: address) { client, peer in
+            try await Self.secured(context, peer: peer, metadata: metadata) { metadata in
+              try await body(client, options, metadata)
+            }
+          }
+        } catch let error as NSMError where error.message.hasPrefix("policy \(PathPolicies.nextTokenSigned) ") {
+          // The peer rotated its SVID: it signs with the new key, while this connection still
+          // holds the certificate of its handshake. One new connection, one more try (every
+          // registry call is idempotent).
+          pool.retire(address)
+          result = try await pool.withClient(for: address) { client, peer in
+            try await Self.secured(context, peer: peer, metadata: metadata) { metadata in
+              try await body(client, options, metadata)
+            }
           }
         }
         finished(verb, peer: peer, latency: clock.now - start, status: "OK", context: context)

@@ -32,11 +32,30 @@ public struct CallAuthorization: Sendable {
   }
 
   func checkForward(_ operation: RegistryOperation, domain: String) throws(NSMError) {
-    do {
+    do throws(PolicyDenial) {
+      // A registry forwards for its own trust domain's workloads only: it is their voucher.
+      if (try? SPIFFEID(parsing: originator))?.trustDomain != identity.id.trustDomain {
+        throw PolicyDenial(
+          rule: DomainPolicy.rule,
+          identity: originator,
+          reason: "\(identity.id) forwards only calls of its own trust domain's workloads; call your own registry"
+        )
+      }
       try policy.checkForward(identity: originator, operation: operation, domain: domain)
     } catch {
       throw denials.deny(error, logger: logger)
     }
+  }
+
+  /// Whether the policy lets the originator see `name` (without `@domain`) of `domain`: Find
+  /// results and watch events are filtered by the grants' name patterns.
+  func mayFind(name: String, domain: String) -> Bool {
+    (try? policy.checkLocal(identity: originator, operation: .find, name: name, domain: domain)) != nil
+  }
+
+  /// When the earliest incoming token expires: a forwarded watch cannot reconnect after it.
+  var incomingExpiry: Date? {
+    path.tokens.dropLast().compactMap { try? PathToken(decoding: $0).claims.expires }.min()
   }
 
   /// `next_token_signed`: the peer's answer carries its path, whose token after ours the peer
@@ -76,7 +95,9 @@ struct CallAuthorizer: Sendable {
       try metadata[stringValues: RegistryPath.metadataKey].first(where: { _ in true })
       .map { text throws(NSMError) in try RegistryPath(json: text) } ?? RegistryPath()
     let incoming = Array(path.tokens.prefix(path.index + 1))
-    let policy = security.policy?.policy ?? DomainPolicy.ownTrustDomainOnly(identity.id.trustDomain, served: served)
+    let policy =
+      security.policy?.policy
+      ?? DomainPolicy.ownTrustDomainOnly(identity.id.trustDomain, registryID: identity.id.description, served: served)
     let decoded: [PathToken]
     do {
       decoded = try PathPolicies.checkIncoming(
@@ -89,7 +110,7 @@ struct CallAuthorizer: Sendable {
         )
       )
       // More than one token: the caller forwards for someone else.
-      if decoded.count >= 2, let peer { try policy.checkForwarder(peer.id) }
+      if decoded.count >= 2, let peer { try policy.checkForwarder(peer.id, originator: decoded[0].claims.sub) }
     } catch {
       throw denials.deny(error, logger: logger)
     }

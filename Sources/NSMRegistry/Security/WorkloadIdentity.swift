@@ -21,7 +21,15 @@ public final class WorkloadIdentity: Sendable {
   public init(files: SVID.Files, logger: Logger) throws(NSMError) {
     self.files = files
     self.logger = logger
-    state = Mutex((try SVID.load(files), files.stamp))
+    state = Mutex((try SVID.load(files.current), files.current.stamp))
+  }
+
+  private let reloadHandlers = Mutex<[@Sendable () -> Void]>([])
+
+  /// Runs `handler` after each reload (the peer pool reconnects, so its tokens and its
+  /// certificates match again).
+  public func onReload(_ handler: @escaping @Sendable () -> Void) {
+    reloadHandlers.withLock { $0.append(handler) }
   }
 
   public var svid: SVID { state.withLock { $0.svid } }
@@ -29,18 +37,25 @@ public final class WorkloadIdentity: Sendable {
 
   /// Re-reads the files when they changed; keeps the current SVID when they are unreadable or
   /// half written (a rotation in progress), to try again on the next poll.
-  public func reloadIfChanged() {
+  @discardableResult
+  public func reloadIfChanged() -> Bool {
+    let files = self.files.current
     let stamp = files.stamp
-    guard state.withLock({ $0.stamp != stamp }) else { return }
+    guard state.withLock({ $0.stamp != stamp }) else { return false }
     do {
       let svid = try SVID.load(files)
       state.withLock { $0 = (svid, stamp) }
       logger.info(
         "reloaded X.509-SVID",
-        metadata: ["id": "\(svid.id)", "not-after": "\(svid.notAfter)", "trust-roots": "\(svid.trustRoots.count)"]
+        metadata: [
+          "id": "\(svid.id)", "not-after": "\(svid.notAfter)", "trust-domains": "\(svid.bundles.keys.sorted())",
+        ]
       )
+      for handler in reloadHandlers.withLock({ $0 }) { handler() }
+      return true
     } catch {
       logger.warning("cannot reload the X.509-SVID yet: \(error.message)")
+      return false
     }
   }
 
@@ -95,7 +110,10 @@ public final class WorkloadIdentity: Sendable {
     guard certificates.count == presented.count, let leaf = certificates.first,
       let peer = Self.peer(of: leaf)
     else { return nil }
-    var verifier = Verifier(rootCertificates: CertificateStore(svid.trustRoots)) {
+    // Only the bundle of the trust domain the peer claims: a partner's CA cannot vouch for
+    // IDs of this (or a third) trust domain.
+    guard let roots = svid.bundles[peer.id.trustDomain], !roots.isEmpty else { return nil }
+    var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
       RFC5280Policy()
       SPIFFEPolicy()
     }

@@ -42,6 +42,7 @@ where NSStore.Record == Registry_NetworkService, NSEStore.Record == Registry_Net
     try served.validate()
     let peers = PeerPool(logger: logger, identity: configuration.security.identity)
     self.peers = peers
+    configuration.security.identity?.onReload { peers.retireAll() }
     let statistics = peerStatistics
     let forwarder = configuration.federation.directory.map {
       RegistryForwarder(
