@@ -62,6 +62,9 @@ public final class ChangeFeed: Service, Sendable {
     (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
   }
 
+  /// The longest one catch-up read may take.
+  static var readDeadline: Duration { .seconds(5) }
+
   /// Whether the feed knows where the change log stands (watches wait for it).
   var isStarted: Bool { state.withLock { $0.started } }
 
@@ -90,7 +93,11 @@ public final class ChangeFeed: Service, Sendable {
         group.addTask { try await self.tick() }
         for await _ in self.wakeups {
           do {
-            try await self.catchUp()
+            // Bounded: a read stuck on a connection that died with the database would
+            // otherwise stop the feed for good; the next wake-up (at most 1 s away) retries.
+            try await withStoreDeadline(Self.readDeadline, operation: "reading the change log") {
+              try await self.catchUp()
+            }
           } catch is CancellationError {
             return
           } catch {

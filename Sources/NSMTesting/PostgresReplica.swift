@@ -54,7 +54,10 @@ public func withPostgresRegistry<Result: Sendable>(
     endpoints: database.endpoints,
     logger: logger
   )
-  let group = ServiceGroup(services: server.services, logger: logger)
+  var groupConfiguration = ServiceGroupConfiguration(services: server.services, logger: logger)
+  // A call stuck past this is cancelled, so a test fails instead of hanging the whole run.
+  groupConfiguration.maximumGracefulShutdownDuration = .seconds(15)
+  let group = ServiceGroup(configuration: groupConfiguration)
   return try await withThrowingTaskGroup(of: Void.self) { tasks in
     tasks.addTask { try await group.run() }
     do {

@@ -19,6 +19,12 @@ public struct TestDomains: Sendable {
     return domain
   }
 
+  /// A resolver for `host:port` domains only (it never sends a query: its name server is a
+  /// closed port).
+  public static func literalOnly() throws -> DomainResolver {
+    DomainResolver(configuration: .init(servers: [NameServer(host: "127.0.0.1", port: UInt16(try freeLoopbackPort()))]))
+  }
+
   /// A resolver asking this nsd; its caches are short so a test sees zone changes quickly.
   public func resolver() -> DomainResolver {
     var configuration = DomainResolver.Configuration(servers: [nsd.server])
