@@ -162,7 +162,9 @@ struct FederationBehaviourTests {
       let failure = await rpcFailure {
         try await a.withClient { client in
           var options = CallOptions.defaults
-          options.timeout = .seconds(2)
+          // Long enough that the registry, even on a loaded machine, starts the forward before
+          // it passes (else it refuses without forwarding), far below the forward timeout.
+          options.timeout = .seconds(8)
           _ = try await client.networkServices.find(
             .with { $0.networkService = Fixtures.service("ns-1@\(domain)") },
             options: options
@@ -173,7 +175,7 @@ struct FederationBehaviourTests {
       }
       #expect(failure.code == .deadlineExceeded)
       #expect(clock.now - start < .seconds(30))
-      // The client's own deadline ends its side at 2 s whatever happens; the registry's
+      // The client's own deadline ends its side at 8 s whatever happens; the registry's
       // forwarded call must end with it too, not at its 100 s forward timeout. (The margin is
       // wide: on a machine loaded by the parallel suite the end was seen tens of seconds late.)
       let forwardEnded = await eventually(within: .seconds(60)) {

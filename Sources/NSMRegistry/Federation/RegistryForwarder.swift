@@ -43,7 +43,7 @@ public struct RegistryForwarder: Sendable {
     _ verb: String,
     domain: String,
     context: RegistryContext,
-    body: @Sendable (RegistryClient, CallOptions, Metadata) async throws -> (Result, Metadata)
+    body: @escaping @Sendable (RegistryClient, CallOptions, Metadata) async throws -> (Result, Metadata)
   ) async throws -> Result {
     let metadata = Self.forwarding(context, to: domain).metadata
     let clock = ContinuousClock()
@@ -56,22 +56,29 @@ public struct RegistryForwarder: Sendable {
       let start = clock.now
       do {
         let result: Result
-        do {
-          result = try await pool.withClient(for: address) { client, peer in
-            try await Self.secured(context, peer: peer, metadata: metadata) { metadata in
-              try await body(client, options, metadata)
+        let pool = self.pool
+        let options = options
+        let attempt: @Sendable () async throws -> Result = {
+          // Bounded here as well: grpc-swift does not end a call whose connection never
+          // finishes its HTTP/2 handshake (a peer that accepts TCP and stays mute).
+          try await Self.bounded(by: options.timeout ?? .seconds(15)) {
+            try await pool.withClient(for: address) { client, peer in
+              try await Self.secured(context, peer: peer, metadata: metadata) { metadata in
+                try await body(client, options, metadata)
+              }
             }
+          } onTimeout: {
+            pool.retire(address)
           }
+        }
+        do {
+          result = try await attempt()
         } catch let error as NSMError where error.message.hasPrefix("policy \(PathPolicies.nextTokenSigned) ") {
           // The peer rotated its SVID: it signs with the new key, while this connection still
           // holds the certificate of its handshake. One new connection, one more try (every
           // registry call is idempotent).
           pool.retire(address)
-          result = try await pool.withClient(for: address) { client, peer in
-            try await Self.secured(context, peer: peer, metadata: metadata) { metadata in
-              try await body(client, options, metadata)
-            }
-          }
+          result = try await attempt()
         }
         finished(verb, peer: peer, latency: clock.now - start, status: "OK", context: context)
         return result
@@ -93,6 +100,13 @@ public struct RegistryForwarder: Sendable {
           finished(verb, peer: peer, latency: clock.now - start, status: "\(error.code)", context: context)
           throw Self.fromPeer(error, domain: domain)
         }
+      } catch let error as NSMError {
+        throw error
+      } catch {
+        // The caller's RPC was cancelled (client gone, or its deadline reached on this side
+        // first): the attempt still counts.
+        failed(verb, peer: peer, latency: clock.now - start, error: "\(error)", context: context)
+        throw error
       }
     }
     throw NSMError(
@@ -117,6 +131,27 @@ public struct RegistryForwarder: Sendable {
     let (result, response) = try await call(metadata)
     try authorization.checkNext(response: response, ownIndex: path.index, peer: peer)
     return result
+  }
+
+  /// Runs `operation`, or throws DEADLINE_EXCEEDED (and runs `onTimeout`) once `limit` passed.
+  static func bounded<T: Sendable>(
+    by limit: Duration,
+    _ operation: @escaping @Sendable () async throws -> T,
+    onTimeout: @escaping @Sendable () -> Void
+  ) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+      group.addTask { try await operation() }
+      group.addTask {
+        try await Task.sleep(for: limit)
+        return nil
+      }
+      defer { group.cancelAll() }
+      guard let first = try await group.next(), let value = first else {
+        onTimeout()
+        throw RPCError(code: .deadlineExceeded, message: "no answer within \(limit)")
+      }
+      return value
+    }
   }
 
   /// The time left before the caller's deadline, or the default for a caller without one.
