@@ -1,0 +1,90 @@
+internal import ArgumentParser
+internal import Foundation
+internal import NSMAPI
+internal import NSMCore
+internal import NSMSecurity
+
+/// `nsm policy check`: explains what a registry would decide, without a registry.
+struct PolicyCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "policy",
+    abstract: "Explain registry policy decisions.",
+    subcommands: [PolicyCheckCommand.self]
+  )
+}
+
+struct PolicyCheckCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "check",
+    abstract: "Would this identity be allowed this operation on this name? Exit 0 if allowed, 1 if denied."
+  )
+
+  @Option(help: "The policy file (env NSM_POLICY_FILE); without one, the default policy of --trust-domain.")
+  var policy: String?
+  @Option(help: "The registry's trust domain (for the default policy, and the forwarding rule).")
+  var trustDomain: String?
+  @Option(help: "The registry's SPIFFE ID (the default policy accepts forwarded calls from it alone).")
+  var registryID: String?
+  @Option(help: "The SPIFFE ID of the workload that starts the call.") var identity: String
+  @Option(help: "find, register or unregister.") var op: String
+  @Option(help: "The name as the caller writes it: x, x@own-domain or x@other-domain.") var name: String
+  @Option(help: "The SPIFFE ID of the registry that forwards the call here, if it is forwarded.")
+  var forwardedBy: String?
+  @Option(help: "The registry's own domain (env NSM_DOMAIN; default cluster.local).") var domain: String?
+  @Option(name: .customLong("floating-domain"), help: "A floating domain the registry hosts; repeatable.")
+  var floatingDomains: [String] = []
+
+  func run() throws {
+    guard let operation = RegistryOperation(rawValue: op) else {
+      throw ValidationError("--op must be find, register or unregister")
+    }
+    _ = try parseSetting(identity, flag: "identity", env: "-") { try SPIFFEID(parsing: $0) }
+    let served = ServedDomains(
+      primary: setting(domain, env: "NSM_DOMAIN") ?? "cluster.local",
+      floating: floatingDomains
+    )
+    let domainPolicy: DomainPolicy
+    if let path = setting(policy, env: "NSM_POLICY_FILE") {
+      domainPolicy = try parseSetting(path, flag: "policy", env: "NSM_POLICY_FILE") { try DomainPolicy.load(file: $0) }
+    } else if let trustDomain {
+      domainPolicy = .ownTrustDomainOnly(trustDomain, registryID: registryID, served: served)
+    } else {
+      throw ValidationError("give --policy FILE, or --trust-domain for the default policy")
+    }
+    let service = Registry_NetworkService.with { $0.name = name }
+    let route = try parseSetting(name, flag: "name", env: "-") { _ in
+      try NameRules.validate(name, field: "--name")
+      return try DomainTranslation.route(service, served: served)
+    }
+    do {
+      if let forwardedBy {
+        let forwarder = try parseSetting(forwardedBy, flag: "forwarded-by", env: "-") { try SPIFFEID(parsing: $0) }
+        try domainPolicy.checkForwarder(forwarder, originator: identity)
+      }
+      switch route {
+      case .local(let domain, _):
+        let local = DomainTranslation.strip(name, domain: domain)
+        try domainPolicy.checkLocal(identity: identity, operation: operation, name: local, domain: domain)
+        print(
+          "allowed: \(domainPolicy.source) grants \(identity) \(operation.rawValue) of '\(local)' in domain '\(domain)', served here"
+        )
+      case .foreign(let domain):
+        if forwardedBy != nil {
+          print("denied: a forwarded call is never forwarded again (the registry refuses it as a forwarding loop)")
+          throw ExitCode.failure
+        }
+        if let trustDomain, (try? SPIFFEID(parsing: identity))?.trustDomain != trustDomain {
+          print("denied: a registry forwards only calls of its own trust domain's (\(trustDomain)) workloads")
+          throw ExitCode.failure
+        }
+        try domainPolicy.checkForward(identity: identity, operation: operation, domain: domain)
+        print(
+          "allowed to leave: '\(name)' is forwarded to the registry of '\(domain)', whose own policy then decides"
+        )
+      }
+    } catch let denial as PolicyDenial {
+      print("denied: \(denial)")
+      throw ExitCode.failure
+    }
+  }
+}
