@@ -32,7 +32,7 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
         )
       }
       let stored = try await next.register(storageForm(outgoing, domain), context: context)
-      let answer = callerForm(stored, domain, suffixed: suffixed)
+      let answer = Self.callerForm(stored, domain, suffixed: suffixed)
       return outgoing == record ? answer : answer.returningHome(from: record)
     case .foreign(let domain):
       try context.authorization?.checkForward(.register, domain: domain)
@@ -73,7 +73,6 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
       try context.authorization?.checkLocal(.find, name: request.query.stripped(domain: domain).name, domain: domain)
       let local = FindRequest(query: storageForm(request.query, domain), watch: request.watch)
       let belongs = belongsTo(domain)
-      let served = self.served
       let authorization = context.authorization
       try await next.find(local, context: context) { event in
         guard belongs(event.record) else { return }
@@ -82,7 +81,7 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
         if let authorization, !authorization.mayFind(name: event.record.stripped(domain: domain).name, domain: domain) {
           return
         }
-        let record = Self.callerForm(event.record, domain, suffixed: suffixed, served: served)
+        let record = Self.callerForm(event.record, domain, suffixed: suffixed)
         try await sink(RecordEvent(record: record, deleted: event.deleted))
       }
     case .foreign(let domain):
@@ -163,11 +162,8 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
     return served.isPrimary(domain) ? plain : plain.joined(domain: domain)
   }
 
-  private func callerForm(_ record: Record, _ domain: String, suffixed: Bool) -> Record {
-    Self.callerForm(record, domain, suffixed: suffixed, served: served)
-  }
-
-  private static func callerForm(_ record: Record, _ domain: String, suffixed: Bool, served: ServedDomains) -> Record {
+  /// What the caller sees: `@domain` on every name when it wrote it, plain names otherwise.
+  private static func callerForm(_ record: Record, _ domain: String, suffixed: Bool) -> Record {
     let plain = record.stripped(domain: domain)
     return suffixed ? plain.joined(domain: domain) : plain
   }

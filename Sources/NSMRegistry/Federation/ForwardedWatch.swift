@@ -201,7 +201,7 @@ struct ForwardedWatch<Record: FederatedRecord>: Sendable {
         throw RegistryForwarder.fromPeer(error, domain: domain)
       }
     }
-    throw NSMError(.unavailable, "registry of domain '\(domain)' is unreachable: " + failures.joined(separator: "; "))
+    throw RegistryForwarder.unreachable(domain, tried: failures)
   }
 
   /// After a watch was established once, only an answer that retrying cannot change ends it.

@@ -109,10 +109,7 @@ public struct RegistryForwarder: Sendable {
         throw error
       }
     }
-    throw NSMError(
-      .unavailable,
-      "registry of domain '\(domain)' is unreachable: " + failures.joined(separator: "; ")
-    )
+    throw Self.unreachable(domain, tried: failures)
   }
 
   /// On a secured registry: adds the path (the incoming tokens and this registry's token for
@@ -152,6 +149,11 @@ public struct RegistryForwarder: Sendable {
       }
       return value
     }
+  }
+
+  /// UNAVAILABLE naming the domain and every address tried, with why each failed.
+  static func unreachable(_ domain: String, tried failures: [String]) -> NSMError {
+    NSMError(.unavailable, "registry of domain '\(domain)' is unreachable: " + failures.joined(separator: "; "))
   }
 
   /// The time left before the caller's deadline, or the default for a caller without one.
