@@ -12,7 +12,9 @@ let package = Package(
   products: [
     .executable(name: "nsm", targets: ["nsm"]),
     .library(name: "NSMAPI", targets: ["NSMAPI"]),
+    .library(name: "NSMAPIGRPC", targets: ["NSMAPIGRPC"]),
     .library(name: "NSMCore", targets: ["NSMCore"]),
+    .library(name: "NSMStore", targets: ["NSMStore"]),
     .library(name: "NSMRegistry", targets: ["NSMRegistry"]),
     .library(name: "NSMPostgres", targets: ["NSMPostgres"]),
     .library(name: "NSMDNS", targets: ["NSMDNS"]),
@@ -40,9 +42,18 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-asn1.git", from: "1.3.0"),
   ],
   targets: [
+    // Generated (scripts/generate.sh): the messages, and the gRPC stubs in a module of their own
+    // so that code needing only the messages links no gRPC.
     .target(
       name: "NSMAPI",
       dependencies: [
+        .product(name: "SwiftProtobuf", package: "swift-protobuf")
+      ]
+    ),
+    .target(
+      name: "NSMAPIGRPC",
+      dependencies: [
+        "NSMAPI",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -53,6 +64,16 @@ let package = Package(
       dependencies: [
         "NSMAPI",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .target(
+      name: "NSMStore",
+      dependencies: [
+        "NSMAPI",
+        "NSMCore",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "HeapModule", package: "swift-collections"),
       ],
       swiftSettings: strictSettings
     ),
@@ -70,6 +91,8 @@ let package = Package(
       name: "NSMRegistry",
       dependencies: [
         "NSMSecurity",
+        "NSMStore",
+        "NSMAPIGRPC",
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOCertificateReloading", package: "swift-nio-extras"),
@@ -107,7 +130,7 @@ let package = Package(
       dependencies: [
         "NSMAPI",
         "NSMCore",
-        "NSMRegistry",
+        "NSMStore",
         .product(name: "PostgresNIO", package: "postgres-nio"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "Logging", package: "swift-log"),
@@ -122,6 +145,7 @@ let package = Package(
         "NSMSecurity",
         "NSMAPI",
         "NSMCore",
+        "NSMStore",
         "NSMRegistry",
         "NSMPostgres",
         "NSMDNS",
@@ -146,6 +170,7 @@ let package = Package(
         "NSMSecurity",
         "NSMAPI",
         "NSMCore",
+        "NSMStore",
         "NSMRegistry",
         "NSMPostgres",
         "NSMDNS",
@@ -165,7 +190,7 @@ let package = Package(
     .testTarget(
       name: "NSMRegistryTests",
       dependencies: [
-        "NSMRegistry", "NSMCore", "NSMAPI", "NSMTesting",
+        "NSMRegistry", "NSMStore", "NSMCore", "NSMAPI", "NSMTesting",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -175,7 +200,7 @@ let package = Package(
     .testTarget(
       name: "NSMPostgresTests",
       dependencies: [
-        "NSMPostgres", "NSMRegistry", "NSMCore", "NSMAPI", "NSMTesting", "nsm",
+        "NSMPostgres", "NSMRegistry", "NSMStore", "NSMCore", "NSMAPI", "NSMTesting", "nsm",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -200,7 +225,7 @@ let package = Package(
     .testTarget(
       name: "NSMSecurityTests",
       dependencies: [
-        "NSMSecurity", "NSMRegistry", "NSMCore", "NSMAPI", "NSMTesting", "NSMPostgres", "NSMDNS",
+        "NSMSecurity", "NSMRegistry", "NSMStore", "NSMCore", "NSMAPI", "NSMTesting", "NSMPostgres", "NSMDNS",
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "Crypto", package: "swift-crypto"),
@@ -212,7 +237,7 @@ let package = Package(
     .testTarget(
       name: "NSMCLITests",
       dependencies: [
-        "NSMCLI", "NSMRegistry", "NSMCore", "NSMAPI", "NSMTesting", "nsm",
+        "NSMCLI", "NSMRegistry", "NSMStore", "NSMCore", "NSMAPI", "NSMTesting", "nsm",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
       ],
       swiftSettings: strictSettings

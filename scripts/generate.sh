@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Regenerates Sources/NSMAPI from proto/ with protoc, protoc-gen-swift and
-# protoc-gen-grpc-swift-2. The output is committed; run this only after editing proto/.
+# Regenerates Sources/NSMAPI (messages) and Sources/NSMAPIGRPC (service stubs) from proto/
+# with protoc, protoc-gen-swift and protoc-gen-grpc-swift-2. The output is committed; run this
+# only after editing proto/. Messages and stubs are two modules so that code which only needs
+# the messages (the core, the stores) does not link gRPC.
 #
 # The plugins are built once (about two minutes) from grpc-swift-protobuf into a cache
 # folder, or taken from PROTOC_GEN_SWIFT / PROTOC_GEN_GRPC_SWIFT when set.
@@ -28,14 +30,17 @@ if [[ -z "${PROTOC_GEN_SWIFT:-}" || -z "${PROTOC_GEN_GRPC_SWIFT:-}" ]]; then
   PROTOC_GEN_GRPC_SWIFT="$cache/bin/protoc-gen-grpc-swift-2"
 fi
 
-out=Sources/NSMAPI/Generated
-rm -rf "$out"
-mkdir -p "$out"
+messages=Sources/NSMAPI/Generated
+stubs=Sources/NSMAPIGRPC/Generated
+rm -rf "$messages" "$stubs"
+mkdir -p "$messages" "$stubs"
 protoc --proto_path=proto \
   --plugin=protoc-gen-swift="$PROTOC_GEN_SWIFT" \
-  --swift_out="$out" --swift_opt=Visibility=Public,FileNaming=DropPath \
-  --plugin=protoc-gen-grpc-swift="$PROTOC_GEN_GRPC_SWIFT" \
-  --grpc-swift_out="$out" \
-  --grpc-swift_opt=Visibility=Public,Server=true,Client=true,FileNaming=DropPath \
+  --swift_out="$messages" --swift_opt=Visibility=Public,FileNaming=DropPath \
   proto/*.proto
-echo "generated $(ls "$out" | wc -l) files in $out" >&2
+protoc --proto_path=proto \
+  --plugin=protoc-gen-grpc-swift="$PROTOC_GEN_GRPC_SWIFT" \
+  --grpc-swift_out="$stubs" \
+  --grpc-swift_opt=Visibility=Public,Server=true,Client=true,FileNaming=DropPath,ExtraModuleImports=NSMAPI \
+  proto/*.proto
+echo "generated $(ls "$messages" | wc -l) message files in $messages, $(ls "$stubs" | wc -l) stub files in $stubs" >&2

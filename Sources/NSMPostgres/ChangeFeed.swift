@@ -1,9 +1,8 @@
 internal import DequeModule
 internal import Foundation
 internal import Logging
-public import NSMAPI
 internal import NSMCore
-public import NSMRegistry
+internal import NSMStore
 internal import PostgresNIO
 public import ServiceLifecycle
 internal import Synchronization
@@ -18,11 +17,6 @@ internal import Synchronization
 /// missed, in order, and never see a gap. Only when those changes have been pruned meanwhile
 /// (down for longer than the retention) do the watches end with UNAVAILABLE, so clients re-sync.
 public final class ChangeFeed: Service, Sendable {
-  public struct Watchers: Sendable {
-    public var networkServices = WatchSubscribers<Registry_NetworkService>()
-    public var endpoints = WatchSubscribers<Registry_NetworkServiceEndpoint>()
-  }
-
   struct Change: Sendable {
     let seq: Int64
     let kind: String
@@ -36,7 +30,8 @@ public final class ChangeFeed: Service, Sendable {
     /// The latest changes, so a watch whose snapshot is a little older than the feed can be
     /// brought up to date without a new snapshot.
     var recent = Deque<Change>()
-    var watchers = Watchers()
+    /// Each record kind's watchers, by ``PostgresStorable/changeKind``.
+    var watchers: [String: any KindWatchers] = [:]
   }
 
   static let channel = "nsm_changes"
@@ -69,7 +64,7 @@ public final class ChangeFeed: Service, Sendable {
   var isStarted: Bool { state.withLock { $0.started } }
 
   public var watcherCount: Int {
-    state.withLock { $0.watchers.networkServices.count + $0.watchers.endpoints.count }
+    state.withLock { $0.watchers.values.reduce(0) { $0 + $1.count } }
   }
 
   /// Asks the feed to read new changes now (after a local commit, instead of waiting for NOTIFY).
@@ -160,7 +155,8 @@ public final class ChangeFeed: Service, Sendable {
       ticks += 1
       if ticks % 30 == 0 {
         do { try await prune() } catch {
-          logger.debug("pruning the change log failed", metadata: ["error": "\(error)"])
+          // The log grows until pruning works again: an operator must hear of it.
+          logger.warning("pruning the change log failed", metadata: ["error": "\(error)"])
         }
       }
     }
@@ -192,48 +188,25 @@ public final class ChangeFeed: Service, Sendable {
   }
 
   private func deliver(_ changes: [Change]) {
-    let overflowed = state.withLock { state in
-      var overflowed = WatchSubscribers<Registry_NetworkService>.Overflowed.none
-      var overflowedEndpoints = WatchSubscribers<Registry_NetworkServiceEndpoint>.Overflowed.none
+    let finish = state.withLock { state in
+      var finish = Finish.none
       for change in changes where change.seq > state.lastSeq {
         state.lastSeq = change.seq
         state.recent.append(change)
         if state.recent.count > Self.recentLimit { state.recent.removeFirst() }
-        Self.publish(change, to: &state.watchers, ns: &overflowed, nse: &overflowedEndpoints, logger: logger)
+        do {
+          // A kind nobody watches on this replica has no entry: nothing to hand out.
+          if let more = try state.watchers[change.kind]?.publish(change) { finish.append(more) }
+        } catch {
+          logger.error(
+            "undecodable change in the change log",
+            metadata: ["seq": "\(change.seq)", "kind": "\(change.kind)", "error": "\(error)"]
+          )
+        }
       }
-      return (overflowed, overflowedEndpoints)
+      return finish
     }
-    overflowed.0.finish()
-    overflowed.1.finish()
-  }
-
-  private static func publish(
-    _ change: Change,
-    to watchers: inout Watchers,
-    ns: inout WatchSubscribers<Registry_NetworkService>.Overflowed,
-    nse: inout WatchSubscribers<Registry_NetworkServiceEndpoint>.Overflowed,
-    logger: Logger
-  ) {
-    let version = UInt64(change.seq)
-    do {
-      switch change.kind {
-      case Registry_NetworkService.changeKind:
-        let record = try Registry_NetworkService(serializedBytes: change.record)
-        ns.append(
-          watchers.networkServices.publish(RecordEvent(record: record, deleted: change.deleted), version: version)
-        )
-      case Registry_NetworkServiceEndpoint.changeKind:
-        let record = try Registry_NetworkServiceEndpoint(serializedBytes: change.record)
-        nse.append(watchers.endpoints.publish(RecordEvent(record: record, deleted: change.deleted), version: version))
-      default:
-        logger.error(
-          "unknown change kind in the change log",
-          metadata: ["kind": "\(change.kind)", "seq": "\(change.seq)"]
-        )
-      }
-    } catch {
-      logger.error("undecodable change in the change log", metadata: ["seq": "\(change.seq)", "error": "\(error)"])
-    }
+    finish.run()
   }
 
   /// Changes this replica never saw were pruned: its watchers' views can no longer be brought
@@ -245,14 +218,12 @@ public final class ChangeFeed: Service, Sendable {
     let ended = state.withLock { state in
       state.lastSeq = horizon
       state.recent.removeAll()
-      return (
-        state.watchers.networkServices.removeAll(failing: error),
-        state.watchers.endpoints.removeAll(failing: error)
-      )
+      var ended = Finish.none
+      for kind in state.watchers.keys { ended.append(state.watchers[kind]?.removeAll(failing: error) ?? .none) }
+      return ended
     }
     logger.warning("change log pruned past this replica's position; open watches ended")
-    ended.0.finish()
-    ended.1.finish()
+    ended.run()
   }
 
   private func prune() async throws {
@@ -295,18 +266,20 @@ public final class ChangeFeed: Service, Sendable {
       }
       // More to replay than the watcher may buffer: a fresh snapshot is cheaper and exact.
       if replay.count >= bufferSize { return nil }
-      let subscription = Record.addWatcher(
-        to: &state.watchers,
+      // Taken out and put back, so the subscribers are mutated in place, not copied.
+      var watchers = state.watchers.removeValue(forKey: Record.changeKind) as? Watchers<Record> ?? Watchers()
+      let subscription = watchers.subscribers.add(
         query: query,
         bufferSize: bufferSize,
         startAfter: UInt64(max(version, state.lastSeq))
       )
+      state.watchers[Record.changeKind] = watchers
       for event in replay { subscription.continuation.yield(event) }
       return (subscription.events, subscription.id, subscription.continuation)
     }
     guard let (events, id, continuation) = result else { return nil }
     continuation.onTermination = { [weak self] _ in
-      self?.state.withLock { Record.removeWatcher(id, from: &$0.watchers) }
+      self?.state.withLock { $0.watchers[Record.changeKind]?.remove(id) }
     }
     return events
   }

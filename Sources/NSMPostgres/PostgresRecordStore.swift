@@ -1,7 +1,7 @@
 public import Foundation
 internal import Logging
 internal import NSMCore
-public import NSMRegistry
+public import NSMStore
 internal import PostgresNIO
 
 /// A ``RecordStore`` on PostgreSQL, shared by any number of registry replicas.
@@ -31,22 +31,26 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
     self.logger = logger
   }
 
-  public func register(_ record: Record) async throws -> Record {
+  public func register(_ record: Record, admit: RegistrantCheck?) async throws -> Record {
     let (client, logger) = (self.client, self.logger)
     let stored = try await withStoreDeadline(deadline, operation: "register \(Record.kind)") {
       try await client.withTransaction(logger: logger) { connection in
+        // The lock serializes writers, so the registrant read here is still true at the upsert.
         try await connection.query("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))", logger: logger)
         var stored = record
         let rows = try await connection.query(
           PostgresQuery(
-            unsafeSQL: "SELECT record FROM \(Record.table) WHERE name = $1",
+            unsafeSQL: "SELECT record, registrant FROM \(Record.table) WHERE name = $1",
             binds: Self.binds(record.name)
           ),
           logger: logger
         )
-        for try await bytes in rows.decode(ByteBuffer.self) {
-          stored = record.carryingOver(from: try Self.decode(bytes))
+        var registrant: String?
+        for try await (bytes, owner) in rows.decode((ByteBuffer, String).self) {
+          stored = record.carryingOver(from: try Self.decode(bytes, name: record.name, logger: logger))
+          registrant = owner
         }
+        try admit?(registrant)
         let encoded = ByteBuffer(bytes: try stored.serializedBytes() as [UInt8])
         let version = try await Self.appendChange(
           connection,
@@ -63,11 +67,14 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
     return stored
   }
 
-  public func unregister(name: String) async throws -> Record? {
+  public func unregister(name: String, admit: RegistrantCheck?) async throws -> Record? {
     let (client, logger) = (self.client, self.logger)
     let removed = try await withStoreDeadline(deadline, operation: "unregister \(Record.kind)") {
       try await client.withTransaction(logger: logger) { connection -> Record? in
         try await connection.query("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))", logger: logger)
+        if let admit {
+          try admit(try await Self.registrant(of: name, logger: logger) { try await connection.query($0, logger: logger) })
+        }
         let rows = try await connection.query(
           PostgresQuery(
             unsafeSQL: "DELETE FROM \(Record.table) WHERE name = $1 RETURNING record",
@@ -76,7 +83,9 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
           logger: logger
         )
         var removed: Record?
-        for try await bytes in rows.decode(ByteBuffer.self) { removed = try Self.decode(bytes) }
+        for try await bytes in rows.decode(ByteBuffer.self) {
+          removed = try Self.decode(bytes, name: name, logger: logger)
+        }
         guard let removed else { return nil }
         _ = try await Self.appendChange(
           connection,
@@ -102,13 +111,7 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
   public func registrant(of name: String) async throws -> String? {
     let (client, logger) = (self.client, self.logger)
     return try await withStoreDeadline(deadline, operation: "read registrant") {
-      try await firstValue(
-        client.query(
-          PostgresQuery(unsafeSQL: "SELECT registrant FROM \(Record.table) WHERE name = $1", binds: Self.binds(name)),
-          logger: logger
-        ),
-        as: String.self
-      )
+      try await Self.registrant(of: name, logger: logger) { try await client.query($0, logger: logger) }
     }
   }
 
@@ -169,7 +172,8 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
         var records: [Record] = []
         for (name, bytes) in removed {
           _ = try await Self.appendChange(connection, name: name, deleted: true, record: bytes, logger: logger)
-          records.append(try Self.decode(bytes))
+          // A corrupt lease still expires: it is logged by decode and left out of the answer.
+          if let record = try? Self.decode(bytes, name: name, logger: logger) { records.append(record) }
         }
         return records
       }
@@ -186,15 +190,30 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
     run: (PostgresQuery) async throws -> PostgresRowSequence
   ) async throws -> [Record] {
     let (condition, binds) = try Record.filter(query)
+    // COLLATE "C": byte order, as the memory store sorts, whatever the database's locale.
     let rows = try await run(
-      PostgresQuery(unsafeSQL: "SELECT record FROM \(Record.table) WHERE \(condition) ORDER BY name", binds: binds)
+      PostgresQuery(
+        unsafeSQL: "SELECT name, record FROM \(Record.table) WHERE \(condition) ORDER BY name COLLATE \"C\"",
+        binds: binds
+      )
     )
     var records: [Record] = []
-    for try await bytes in rows.decode(ByteBuffer.self) {
-      let record = try decode(bytes)
+    for try await (name, bytes) in rows.decode((String, ByteBuffer).self) {
+      let record = try decode(bytes, name: name, logger: logger)
       if record.matches(query: query) { records.append(record) }
     }
     return records
+  }
+
+  private static func registrant(
+    of name: String,
+    logger: Logger,
+    run: (PostgresQuery) async throws -> PostgresRowSequence
+  ) async throws -> String? {
+    try await firstValue(
+      run(PostgresQuery(unsafeSQL: "SELECT registrant FROM \(Record.table) WHERE name = $1", binds: binds(name))),
+      as: String.self
+    )
   }
 
   /// Appends to the change log and notifies every replica at commit; returns the change number.
@@ -225,8 +244,18 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
     return seq
   }
 
-  private static func decode(_ bytes: ByteBuffer) throws -> Record {
-    try Record(serializedBytes: Array(bytes.readableBytesView))
+  /// A stored row back as a record. A row that does not decode is corruption, not an outage:
+  /// DATA_LOSS naming the row (retrying cannot help), and an error in the log for the operator.
+  private static func decode(_ bytes: ByteBuffer, name: String, logger: Logger) throws(NSMError) -> Record {
+    do {
+      return try Record(serializedBytes: Array(bytes.readableBytesView))
+    } catch {
+      logger.error(
+        "stored record does not decode",
+        metadata: ["table": "\(Record.table)", "name": "\(name)", "error": "\(error)"]
+      )
+      throw NSMError(.dataLoss, "the stored \(Record.kind) '\(name)' is corrupt and cannot be read")
+    }
   }
 
   private static func binds(_ value: String) -> PostgresBindings {

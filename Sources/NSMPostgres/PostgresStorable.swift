@@ -1,6 +1,6 @@
 internal import Foundation
 public import NSMAPI
-public import NSMRegistry
+public import NSMStore
 public import PostgresNIO
 public import SwiftProtobuf
 
@@ -23,16 +23,6 @@ public protocol PostgresStorable: RegistryRecord, SwiftProtobuf.Message {
   /// finished in Swift with ``RegistryRecord/matches(query:)``, so the semantics are exactly
   /// the memory store's.
   static func filter(_ query: Self) throws -> (sql: String, binds: PostgresBindings)
-
-  /// This kind's watchers among a change feed's.
-  static func addWatcher(
-    to watchers: inout ChangeFeed.Watchers,
-    query: Self,
-    bufferSize: Int,
-    startAfter: UInt64
-  ) -> (id: Int, events: WatchSubscribers<Self>.Events, continuation: WatchSubscribers<Self>.Events.Continuation)
-
-  static func removeWatcher(_ id: Int, from watchers: inout ChangeFeed.Watchers)
 }
 
 extension Registry_NetworkService: PostgresStorable {
@@ -49,18 +39,6 @@ extension Registry_NetworkService: PostgresStorable {
     """
   }
 
-  public static func addWatcher(
-    to watchers: inout ChangeFeed.Watchers,
-    query: Self,
-    bufferSize: Int,
-    startAfter: UInt64
-  ) -> (id: Int, events: WatchSubscribers<Self>.Events, continuation: WatchSubscribers<Self>.Events.Continuation) {
-    watchers.networkServices.add(query: query, bufferSize: bufferSize, startAfter: startAfter)
-  }
-
-  public static func removeWatcher(_ id: Int, from watchers: inout ChangeFeed.Watchers) {
-    watchers.networkServices.remove(id)
-  }
 
   public static func filter(_ query: Self) throws -> (sql: String, binds: PostgresBindings) {
     var clause = SQLClause()
@@ -90,18 +68,6 @@ extension Registry_NetworkServiceEndpoint: PostgresStorable {
       """
   }
 
-  public static func addWatcher(
-    to watchers: inout ChangeFeed.Watchers,
-    query: Self,
-    bufferSize: Int,
-    startAfter: UInt64
-  ) -> (id: Int, events: WatchSubscribers<Self>.Events, continuation: WatchSubscribers<Self>.Events.Continuation) {
-    watchers.endpoints.add(query: query, bufferSize: bufferSize, startAfter: startAfter)
-  }
-
-  public static func removeWatcher(_ id: Int, from watchers: inout ChangeFeed.Watchers) {
-    watchers.endpoints.remove(id)
-  }
 
   public static func filter(_ query: Self) throws -> (sql: String, binds: PostgresBindings) {
     var clause = SQLClause()

@@ -16,6 +16,10 @@ public struct PostgresStoreURL: Sendable, CustomStringConvertible {
   /// The URL with its password hidden, for logs.
   public let description: String
 
+  /// More connections than this would exceed any PostgreSQL server's `max_connections` default
+  /// many times over: a typo, refused before it exhausts the server.
+  public static let maxPoolSize = 1000
+
   public init(parsing text: String, poolSize: Int) throws(NSMError) {
     guard let components = URLComponents(string: text),
       let scheme = components.scheme, scheme == "postgres" || scheme == "postgresql"
@@ -54,8 +58,12 @@ public struct PostgresStoreURL: Sendable, CustomStringConvertible {
         tls: try Self.tls(mode: query["sslmode"] ?? "prefer", rootCertificate: query["sslrootcert"])
       )
     }
-    guard poolSize > 0 else { throw .invalidArgument("the store pool size must be at least 1") }
-    configuration.options.maximumConnections = poolSize
+    guard (1...Self.maxPoolSize).contains(poolSize) else {
+      throw .invalidArgument("the store pool size must be between 1 and \(Self.maxPoolSize), not \(poolSize)")
+    }
+    // One more than asked: the change feed's LISTEN holds a connection for good, and the
+    // store's calls must still get `poolSize` of their own.
+    configuration.options.maximumConnections = poolSize + 1
     configuration.options.connectTimeout = .seconds(3)
     self.configuration = configuration
     description = Self.redacted(text)

@@ -9,7 +9,9 @@ internal import Synchronization
 ///
 /// The operation runs in a task of its own so the deadline holds even when a connection attempt
 /// does not react to cancellation. A write that misses its deadline may still commit later; the
-/// caller was told UNAVAILABLE and its retry (an upsert) is harmless.
+/// caller was told UNAVAILABLE and its retry (an upsert) is harmless. When the calling task is
+/// cancelled (its client went away) the operation is cancelled at once, not left to run until
+/// the deadline.
 func withStoreDeadline<T: Sendable>(
   _ deadline: Duration,
   operation: String,
@@ -28,7 +30,13 @@ func withStoreDeadline<T: Sendable>(
     )
     work.cancel()
   }
-  let result = await outcome.value
+  let result = await withTaskCancellationHandler {
+    await outcome.value
+  } onCancel: {
+    work.cancel()
+    timer.cancel()
+    Task { await outcome.resolve(.failure(CancellationError())) }
+  }
   timer.cancel()
   switch result {
   case .success(let value):

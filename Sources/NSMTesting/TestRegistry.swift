@@ -1,3 +1,4 @@
+public import NSMStore
 internal import Foundation
 public import GRPCNIOTransportHTTP2
 internal import Logging

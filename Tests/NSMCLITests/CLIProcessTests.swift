@@ -3,6 +3,7 @@ import NSMAPI
 import NSMCLI
 import NSMCore
 import NSMRegistry
+import NSMStore
 import NSMTesting
 import Testing
 

@@ -2,6 +2,7 @@ import Foundation
 import NSMAPI
 import NSMCore
 import NSMRegistry
+import NSMStore
 import NSMSecurity
 import NSMTesting
 import Testing

@@ -3,6 +3,7 @@ import GRPCCore
 import NSMAPI
 import NSMCore
 import NSMRegistry
+import NSMStore
 import NSMTesting
 import Testing
 

@@ -2,6 +2,7 @@ import GRPCCore
 import NSMAPI
 import NSMCore
 import NSMRegistry
+import NSMStore
 import NSMTesting
 import Testing
 

@@ -4,6 +4,7 @@ import NSMAPI
 import NSMCore
 import NSMPostgres
 import NSMRegistry
+import NSMStore
 import NSMTesting
 import ServiceLifecycle
 import Testing

@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import NSMAPI
 import NSMRegistry
+import NSMStore
 import NSMTesting
 import SwiftProtobuf
 import Testing

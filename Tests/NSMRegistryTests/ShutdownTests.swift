@@ -1,5 +1,6 @@
 import NSMAPI
 import NSMRegistry
+import NSMStore
 import NSMTesting
 import Testing
 

@@ -1,6 +1,7 @@
 import GRPCCore
 import NSMAPI
 import NSMRegistry
+import NSMStore
 import NSMTesting
 import Synchronization
 import Testing

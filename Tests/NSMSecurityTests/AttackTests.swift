@@ -4,6 +4,7 @@ import GRPCCore
 import NSMAPI
 import NSMCore
 import NSMRegistry
+import NSMStore
 import NSMSecurity
 import NSMTesting
 import Testing

@@ -5,6 +5,7 @@ import GRPCNIOTransportHTTP2
 import NSMAPI
 import NSMCore
 import NSMRegistry
+import NSMStore
 import NSMSecurity
 import NSMTesting
 import Testing

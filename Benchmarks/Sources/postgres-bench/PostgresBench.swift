@@ -6,6 +6,7 @@ import NSMAPI
 import NSMCore
 import NSMPostgres
 import NSMRegistry
+import NSMStore
 import NSMTesting
 import SwiftProtobuf
 

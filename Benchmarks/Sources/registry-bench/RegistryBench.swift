@@ -7,6 +7,7 @@ import GRPCNIOTransportHTTP2
 import NSMAPI
 import NSMCore
 import NSMRegistry
+import NSMStore
 
 /// Registry throughput and latency over loopback gRPC, against a bare echo service on the
 /// same stack (docs/benchmarks.md).

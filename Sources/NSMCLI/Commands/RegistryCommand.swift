@@ -1,3 +1,4 @@
+internal import NSMStore
 internal import ArgumentParser
 internal import Logging
 internal import NSMAPI

@@ -13,6 +13,7 @@ public struct NSMError: Error, Hashable, Sendable, CustomStringConvertible {
       case deadlineExceeded = "DEADLINE_EXCEEDED"
       case failedPrecondition = "FAILED_PRECONDITION"
       case `internal` = "INTERNAL"
+      case dataLoss = "DATA_LOSS"
     }
 
     private let value: Value
@@ -27,6 +28,8 @@ public struct NSMError: Error, Hashable, Sendable, CustomStringConvertible {
     public static let deadlineExceeded = Code(.deadlineExceeded)
     public static let failedPrecondition = Code(.failedPrecondition)
     public static let `internal` = Code(.internal)
+    /// Stored data that can no longer be read: corruption, not a passing failure.
+    public static let dataLoss = Code(.dataLoss)
 
     public var description: String { value.rawValue }
   }

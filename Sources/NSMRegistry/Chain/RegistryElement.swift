@@ -1,3 +1,4 @@
+public import NSMStore
 public import Foundation
 public import Logging
 

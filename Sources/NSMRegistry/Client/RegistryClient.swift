@@ -1,3 +1,4 @@
+public import NSMAPIGRPC
 public import GRPCCore
 public import GRPCNIOTransportHTTP2
 public import NSMAPI

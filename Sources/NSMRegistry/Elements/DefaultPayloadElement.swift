@@ -1,3 +1,4 @@
+public import NSMStore
 public import NSMAPI
 
 /// A Network Service registered without a payload carries IP, as upstream's `setpayload`.

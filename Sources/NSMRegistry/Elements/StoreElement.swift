@@ -1,3 +1,4 @@
+public import NSMStore
 /// The end of a local chain: reads and writes the store.
 public struct StoreElement<Store: RecordStore>: RegistryElement {
   public typealias Record = Store.Record

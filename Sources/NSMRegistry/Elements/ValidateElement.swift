@@ -1,3 +1,4 @@
+public import NSMStore
 internal import NSMCore
 
 /// Rejects bad input with INVALID_ARGUMENT before anything downstream sees it.

@@ -1,3 +1,4 @@
+internal import NSMStore
 public import NSMCore
 
 /// Sends each call where its names say it belongs (reference §2.2, DESIGN.md): records of a

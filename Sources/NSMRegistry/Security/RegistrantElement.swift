@@ -1,3 +1,4 @@
+public import NSMStore
 internal import NSMSecurity
 
 /// On a secured registry: records who registered (the path's SPIFFE IDs, origin first, in

@@ -1,3 +1,4 @@
+public import NSMStore
 internal import Foundation
 public import Logging
 public import ServiceLifecycle

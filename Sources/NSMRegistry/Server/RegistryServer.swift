@@ -1,3 +1,4 @@
+public import NSMStore
 internal import Foundation
 internal import GRPCCore
 internal import GRPCNIOTransportHTTP2

@@ -12,6 +12,7 @@ extension NSMError: RPCErrorConvertible {
     case .unavailable: .unavailable
     case .deadlineExceeded: .deadlineExceeded
     case .failedPrecondition: .failedPrecondition
+    case .dataLoss: .dataLoss
     default: .internalError
     }
   }

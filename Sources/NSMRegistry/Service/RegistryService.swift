@@ -1,3 +1,4 @@
+internal import NSMStore
 internal import Foundation
 internal import GRPCCore
 internal import GRPCNIOTransportHTTP2

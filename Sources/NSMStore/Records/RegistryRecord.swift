@@ -41,5 +41,5 @@ public protocol RegistryRecord: Sendable, Equatable {
 
 extension RegistryRecord {
   /// The name with the record's kind, for messages: `network service endpoint 'nse-1'`.
-  var label: String { "\(Self.kind) '\(name)'" }
+  public var label: String { "\(Self.kind) '\(name)'" }
 }

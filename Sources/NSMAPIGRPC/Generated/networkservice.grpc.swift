@@ -13,6 +13,7 @@
 import GRPCCore
 import GRPCProtobuf
 import SwiftProtobuf
+import NSMAPI
 
 // MARK: - networkservice.NetworkService
 

@@ -37,10 +37,12 @@ public final class MemoryRecordStore<Record: RegistryRecord>: RecordStore, Senda
   /// How many records are stored.
   public var count: Int { state.withLock { $0.records.count } }
 
-  public func register(_ record: Record) async throws -> Record {
-    let (stored, overflowed) = state.withLock { state in
+  public func register(_ record: Record, admit: RegistrantCheck?) async throws -> Record {
+    let (stored, overflowed) = try state.withLock { state in
+      let existing = state.records[record.name]
+      try admit?(existing?.registrant)
       var stored = Stored(record: record, registrant: record.registrant)
-      if let existing = state.records[record.name] {
+      if let existing {
         stored = Stored(record: record.carryingOver(from: existing.record), registrant: existing.registrant)
       }
       state.records[record.name] = stored
@@ -53,8 +55,9 @@ public final class MemoryRecordStore<Record: RegistryRecord>: RecordStore, Senda
     return stored
   }
 
-  public func unregister(name: String) async throws -> Record? {
-    let (removed, overflowed) = state.withLock { state -> (Record?, WatchSubscribers<Record>.Overflowed) in
+  public func unregister(name: String, admit: RegistrantCheck?) async throws -> Record? {
+    let (removed, overflowed) = try state.withLock { state -> (Record?, WatchSubscribers<Record>.Overflowed) in
+      try admit?(state.records[name]?.registrant)
       guard let removed = state.records.removeValue(forKey: name)?.record else { return (nil, .none) }
       return (removed, state.watchers.publish(RecordEvent(record: removed, deleted: true)))
     }
@@ -100,12 +103,17 @@ public final class MemoryRecordStore<Record: RegistryRecord>: RecordStore, Senda
     return removed
   }
 
+  /// Byte order of the UTF-8 names: PostgreSQL's `COLLATE "C"`, so both stores list alike.
+  static func byName(_ a: Record, _ b: Record) -> Bool {
+    a.name.utf8.lexicographicallyPrecedes(b.name.utf8)
+  }
+
   private static func matches(of query: Record, in records: [String: Stored]) -> [Record] {
     // A query naming one record is a dictionary lookup, whatever the store's size.
     if !query.name.isEmpty {
       guard let record = records[query.name]?.record, record.matches(query: query) else { return [] }
       return [record]
     }
-    return records.values.lazy.map(\.record).filter { $0.matches(query: query) }.sorted { $0.name < $1.name }
+    return records.values.lazy.map(\.record).filter { $0.matches(query: query) }.sorted(by: Self.byName)
   }
 }

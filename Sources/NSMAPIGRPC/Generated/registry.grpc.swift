@@ -14,6 +14,7 @@
 import GRPCCore
 import GRPCProtobuf
 import SwiftProtobuf
+import NSMAPI
 
 // MARK: - registry.NetworkServiceRegistry
 
