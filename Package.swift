@@ -15,6 +15,7 @@ let package = Package(
     .library(name: "NSMAPIGRPC", targets: ["NSMAPIGRPC"]),
     .library(name: "NSMCore", targets: ["NSMCore"]),
     .library(name: "NSMStore", targets: ["NSMStore"]),
+    .library(name: "NSMTransport", targets: ["NSMTransport"]),
     .library(name: "NSMRegistry", targets: ["NSMRegistry"]),
     .library(name: "NSMPostgres", targets: ["NSMPostgres"]),
     .library(name: "NSMDNS", targets: ["NSMDNS"]),
@@ -39,6 +40,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
     .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
     .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.0"),
+    .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
     .package(url: "https://github.com/apple/swift-asn1.git", from: "1.3.0"),
   ],
   targets: [
@@ -88,17 +90,33 @@ let package = Package(
       swiftSettings: strictSettings
     ),
     .target(
-      name: "NSMRegistry",
+      name: "NSMTransport",
       dependencies: [
+        "NSMCore",
         "NSMSecurity",
-        "NSMStore",
-        "NSMAPIGRPC",
-        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "NIOCertificateReloading", package: "swift-nio-extras"),
         .product(name: "X509", package: "swift-certificates"),
         .product(name: "SwiftASN1", package: "swift-asn1"),
         .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .target(
+      name: "NSMRegistry",
+      dependencies: [
+        "NSMSecurity",
+        "NSMStore",
+        "NSMTransport",
+        "NSMAPIGRPC",
         "NSMAPI",
         "NSMCore",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -146,6 +164,7 @@ let package = Package(
         "NSMAPI",
         "NSMCore",
         "NSMStore",
+        "NSMTransport",
         "NSMRegistry",
         "NSMPostgres",
         "NSMDNS",
@@ -171,6 +190,7 @@ let package = Package(
         "NSMAPI",
         "NSMCore",
         "NSMStore",
+        "NSMTransport",
         "NSMRegistry",
         "NSMPostgres",
         "NSMDNS",
@@ -190,7 +210,7 @@ let package = Package(
     .testTarget(
       name: "NSMRegistryTests",
       dependencies: [
-        "NSMRegistry", "NSMStore", "NSMCore", "NSMAPI", "NSMTesting",
+        "NSMRegistry", "NSMStore", "NSMTransport", "NSMCore", "NSMAPI", "NSMTesting",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -200,7 +220,7 @@ let package = Package(
     .testTarget(
       name: "NSMPostgresTests",
       dependencies: [
-        "NSMPostgres", "NSMRegistry", "NSMStore", "NSMCore", "NSMAPI", "NSMTesting", "nsm",
+        "NSMPostgres", "NSMRegistry", "NSMStore", "NSMTransport", "NSMCore", "NSMAPI", "NSMTesting", "nsm",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -225,7 +245,8 @@ let package = Package(
     .testTarget(
       name: "NSMSecurityTests",
       dependencies: [
-        "NSMSecurity", "NSMRegistry", "NSMStore", "NSMCore", "NSMAPI", "NSMTesting", "NSMPostgres", "NSMDNS",
+        "NSMSecurity", "NSMRegistry", "NSMStore", "NSMTransport", "NSMCore", "NSMAPI", "NSMTesting", "NSMPostgres",
+        "NSMDNS",
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "Crypto", package: "swift-crypto"),
@@ -237,7 +258,7 @@ let package = Package(
     .testTarget(
       name: "NSMCLITests",
       dependencies: [
-        "NSMCLI", "NSMRegistry", "NSMStore", "NSMCore", "NSMAPI", "NSMTesting", "nsm",
+        "NSMCLI", "NSMRegistry", "NSMStore", "NSMTransport", "NSMCore", "NSMAPI", "NSMTesting", "nsm",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
       ],
       swiftSettings: strictSettings

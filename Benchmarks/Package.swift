@@ -29,6 +29,7 @@ let package = Package(
       dependencies: [
         .product(name: "NSMRegistry", package: "swift-nsm"),
         .product(name: "NSMStore", package: "swift-nsm"),
+        .product(name: "NSMTransport", package: "swift-nsm"),
         .product(name: "NSMAPIGRPC", package: "swift-nsm"),
         .product(name: "NSMCore", package: "swift-nsm"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -43,6 +44,7 @@ let package = Package(
         .product(name: "NSMTesting", package: "swift-nsm"),
         .product(name: "NSMRegistry", package: "swift-nsm"),
         .product(name: "NSMStore", package: "swift-nsm"),
+        .product(name: "NSMTransport", package: "swift-nsm"),
         .product(name: "NSMAPIGRPC", package: "swift-nsm"),
         .product(name: "NSMAPI", package: "swift-nsm"),
         .product(name: "NSMCore", package: "swift-nsm"),
@@ -61,6 +63,7 @@ let package = Package(
         .product(name: "NSMTesting", package: "swift-nsm"),
         .product(name: "NSMRegistry", package: "swift-nsm"),
         .product(name: "NSMStore", package: "swift-nsm"),
+        .product(name: "NSMTransport", package: "swift-nsm"),
         .product(name: "NSMAPIGRPC", package: "swift-nsm"),
         .product(name: "NSMPostgres", package: "swift-nsm"),
         .product(name: "NSMAPI", package: "swift-nsm"),

@@ -73,7 +73,9 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
       try await client.withTransaction(logger: logger) { connection -> Record? in
         try await connection.query("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))", logger: logger)
         if let admit {
-          try admit(try await Self.registrant(of: name, logger: logger) { try await connection.query($0, logger: logger) })
+          try admit(
+            try await Self.registrant(of: name, logger: logger) { try await connection.query($0, logger: logger) }
+          )
         }
         let rows = try await connection.query(
           PostgresQuery(

@@ -39,7 +39,6 @@ extension Registry_NetworkService: PostgresStorable {
     """
   }
 
-
   public static func filter(_ query: Self) throws -> (sql: String, binds: PostgresBindings) {
     var clause = SQLClause()
     if !query.name.isEmpty { clause.add("name = $", query.name) }
@@ -67,7 +66,6 @@ extension Registry_NetworkServiceEndpoint: PostgresStorable {
         version = EXCLUDED.version, updated_at = now()
       """
   }
-
 
   public static func filter(_ query: Self) throws -> (sql: String, binds: PostgresBindings) {
     var clause = SQLClause()

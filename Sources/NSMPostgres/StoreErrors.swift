@@ -1,7 +1,6 @@
 internal import Foundation
 internal import NSMCore
 internal import PostgresNIO
-internal import Synchronization
 
 /// Runs one store operation with a deadline and turns database failures into the status a
 /// registry call returns: UNAVAILABLE when the database cannot be reached or does not answer in
@@ -17,31 +16,11 @@ func withStoreDeadline<T: Sendable>(
   operation: String,
   _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-  let outcome = Once<Result<T, any Error>>()
-  let work = Task {
-    let result: Result<T, any Error>
-    do { result = .success(try await body()) } catch { result = .failure(error) }
-    await outcome.resolve(result)
-  }
-  let timer = Task {
-    try await Task.sleep(for: deadline)
-    await outcome.resolve(
-      .failure(NSMError.unavailable("the database did not answer within \(GoDuration.format(deadline)) (\(operation))"))
-    )
-    work.cancel()
-  }
-  let result = await withTaskCancellationHandler {
-    await outcome.value
-  } onCancel: {
-    work.cancel()
-    timer.cancel()
-    Task { await outcome.resolve(.failure(CancellationError())) }
-  }
-  timer.cancel()
-  switch result {
-  case .success(let value):
-    return value
-  case .failure(let error):
+  do {
+    return try await Deadline.run(within: deadline, body)
+  } catch let error as NSMError where error.code == .deadlineExceeded {
+    throw NSMError.unavailable("the database did not answer within \(GoDuration.format(deadline)) (\(operation))")
+  } catch {
     throw storeError(error, operation: operation)
   }
 }
@@ -53,6 +32,13 @@ func storeError(_ error: any Error, operation: String) -> any Error {
     return error
   case is CancellationError:
     return error
+  case let error as PostgresTransactionError:
+    // What failed inside the transaction is the answer (a refused registrant check, a corrupt
+    // row); a failed BEGIN, COMMIT or ROLLBACK is the database's.
+    if let inner = error.closureError ?? error.beginError ?? error.commitError {
+      return storeError(inner, operation: operation)
+    }
+    return NSMError.unavailable("database unavailable during \(operation): the transaction failed")
   case let error as PSQLError:
     if error.code == .server, let state = error.serverInfo?[.sqlState] {
       // Class 08: connection exception; 57P: operator intervention (shutdown, crash recovery);
@@ -70,25 +56,5 @@ func storeError(_ error: any Error, operation: String) -> any Error {
     return NSMError.unavailable("database unavailable during \(operation): \(error.code)")
   default:
     return NSMError.unavailable("database unavailable during \(operation): \(error)")
-  }
-}
-
-/// A value set once, awaited by one caller.
-private actor Once<Value: Sendable> {
-  private var result: Value?
-  private var waiter: CheckedContinuation<Value, Never>?
-
-  func resolve(_ value: Value) {
-    guard result == nil else { return }
-    result = value
-    waiter?.resume(returning: value)
-    waiter = nil
-  }
-
-  var value: Value {
-    get async {
-      if let result { return result }
-      return await withCheckedContinuation { waiter = $0 }
-    }
   }
 }

@@ -1,7 +1,7 @@
 public import Foundation
 internal import Logging
-public import NSMRegistry
 public import NSMSecurity
+public import NSMTransport
 
 /// Development CAs for a test's trust domains and SVIDs in spire-agent's file layout, all in
 /// one temporary folder removed when the value goes away.

@@ -1,10 +1,10 @@
-public import NSMStore
 internal import Foundation
 public import GRPCNIOTransportHTTP2
 internal import Logging
 public import NSMAPI
 public import NSMCore
 public import NSMRegistry
+public import NSMStore
 internal import ServiceLifecycle
 
 /// A registry with the embedded store, listening on a free loopback port, for one test.

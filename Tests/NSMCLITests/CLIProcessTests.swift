@@ -5,6 +5,7 @@ import NSMCore
 import NSMRegistry
 import NSMStore
 import NSMTesting
+import NSMTransport
 import Testing
 
 /// `nsm` as a person runs it, against a registry on a loopback port.

@@ -2,9 +2,10 @@ import Foundation
 import NSMAPI
 import NSMCore
 import NSMRegistry
-import NSMStore
 import NSMSecurity
+import NSMStore
 import NSMTesting
+import NSMTransport
 import Testing
 
 /// `nsm cert`, `nsm policy check`, and the registry and operator commands under mTLS.

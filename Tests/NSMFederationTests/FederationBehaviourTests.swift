@@ -5,6 +5,7 @@ import NSMCore
 import NSMRegistry
 import NSMStore
 import NSMTesting
+import NSMTransport
 import Testing
 
 /// A three-domain federation (A, B and floating F) and what goes wrong between domains.

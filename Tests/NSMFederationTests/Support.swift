@@ -4,6 +4,7 @@ import NSMCore
 import NSMRegistry
 import NSMStore
 import NSMTesting
+import NSMTransport
 import Testing
 
 /// Runs the registry of test domain `name` on its published port, finding other domains

@@ -4,6 +4,7 @@ import NSMCore
 import NSMRegistry
 import NSMStore
 import NSMTesting
+import NSMTransport
 import Testing
 
 /// Upstream's proxydns registry scenarios (reference §7.2, 8–13), each over real sockets:

@@ -6,6 +6,7 @@ import NSMPostgres
 import NSMRegistry
 import NSMStore
 import NSMTesting
+import NSMTransport
 import Synchronization
 import Testing
 

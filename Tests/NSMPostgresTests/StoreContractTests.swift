@@ -4,6 +4,7 @@ import NSMCore
 import NSMRegistry
 import NSMStore
 import NSMTesting
+import NSMTransport
 import SwiftProtobuf
 import Testing
 

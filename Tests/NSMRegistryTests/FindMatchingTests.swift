@@ -2,6 +2,7 @@ import NSMAPI
 import NSMRegistry
 import NSMStore
 import NSMTesting
+import NSMTransport
 import Testing
 
 /// Query matching as the server applies it; every rule's edge cases are unit-tested in

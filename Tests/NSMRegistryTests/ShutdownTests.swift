@@ -2,6 +2,7 @@ import NSMAPI
 import NSMRegistry
 import NSMStore
 import NSMTesting
+import NSMTransport
 import Testing
 
 @Suite("Graceful shutdown", .timeLimit(.minutes(1)))

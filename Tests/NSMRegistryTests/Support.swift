@@ -3,6 +3,7 @@ import NSMAPI
 import NSMRegistry
 import NSMStore
 import NSMTesting
+import NSMTransport
 import Testing
 
 /// Expects `operation` to fail with the gRPC status `code`; returns the server's message.

@@ -5,6 +5,7 @@ import NSMCore
 import NSMRegistry
 import NSMStore
 import NSMTesting
+import NSMTransport
 import SwiftProtobuf
 import Testing
 
@@ -135,15 +136,16 @@ struct ValidationTests {
     }
   }
 
-  /// Above the transport's frame limit the request never reaches the registry: the transport
-  /// resets the stream, which the client reports as UNAVAILABLE.
+  /// Above the server's request limit the request never reaches the registry: the server
+  /// answers that call alone with RESOURCE_EXHAUSTED (the transport by itself would reset the
+  /// stream, which clients report as CANCELLED or UNAVAILABLE).
   @Test func oversizedFrameIsRefusedByTheTransport() async throws {
     try await TestRegistry.run { configuration in
       configuration.maxRequestBytes = 128 * 1024
     } _: { registry in
       try await registry.withClient { client in
         let huge = Fixtures.endpoint("nse-1", url: String(repeating: "u", count: 200 * 1024))
-        await expectStatus(.unavailable) { _ = try await client.register(huge) }
+        await expectStatus(.resourceExhausted) { _ = try await client.register(huge) }
         #expect(registry.endpoints.count == 0)
         // The connection stays usable.
         _ = try await client.register(Self.existing)

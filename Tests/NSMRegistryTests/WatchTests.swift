@@ -3,6 +3,7 @@ import NSMAPI
 import NSMRegistry
 import NSMStore
 import NSMTesting
+import NSMTransport
 import Synchronization
 import Testing
 

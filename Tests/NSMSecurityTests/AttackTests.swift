@@ -4,9 +4,10 @@ import GRPCCore
 import NSMAPI
 import NSMCore
 import NSMRegistry
-import NSMStore
 import NSMSecurity
+import NSMStore
 import NSMTesting
+import NSMTransport
 import Testing
 import X509
 

@@ -3,9 +3,10 @@ import GRPCCore
 import NSMAPI
 import NSMCore
 import NSMRegistry
-import NSMStore
 import NSMSecurity
+import NSMStore
 import NSMTesting
+import NSMTransport
 import Testing
 
 /// The three-domain federation (A, B, floating F) under mTLS, each domain its own trust domain.
@@ -115,7 +116,7 @@ struct FederatedMTLSTests {
         }
         #expect(denied?.code == .permissionDenied)
         #expect(denied?.message.contains("domain 'b.sec.test'") == true, "\(denied?.message ?? "")")
-        #expect(denied?.message.contains("accept_forwarded_from") == true)
+        #expect(denied?.message.contains("accept_forwarded_from") == true, "\(String(describing: denied))")
         #expect(denied?.message.contains("spiffe://nsm.a/registry") == true)
         #expect(b.server.denials.byRule[DomainPolicy.rule] == 1)
       }

@@ -5,9 +5,10 @@ import GRPCNIOTransportHTTP2
 import NSMAPI
 import NSMCore
 import NSMRegistry
-import NSMStore
 import NSMSecurity
+import NSMStore
 import NSMTesting
+import NSMTransport
 import Testing
 
 /// A registry under mTLS with SPIFFE SVIDs, over real sockets.

@@ -5,6 +5,7 @@ import NSMPostgres
 import NSMRegistry
 import NSMStore
 import NSMTesting
+import NSMTransport
 import Synchronization
 
 /// What the watch fan-out scenario measured.

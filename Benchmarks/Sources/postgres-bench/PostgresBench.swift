@@ -8,6 +8,7 @@ import NSMPostgres
 import NSMRegistry
 import NSMStore
 import NSMTesting
+import NSMTransport
 import SwiftProtobuf
 
 /// The registry on its PostgreSQL store over loopback gRPC, next to pgbench running the same

@@ -1,6 +1,5 @@
 import ArgumentParser
 import BenchSupport
-import NSMTesting
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -8,6 +7,8 @@ import NSMAPI
 import NSMCore
 import NSMRegistry
 import NSMStore
+import NSMTesting
+import NSMTransport
 
 /// Registry throughput and latency over loopback gRPC, against a bare echo service on the
 /// same stack (docs/benchmarks.md).

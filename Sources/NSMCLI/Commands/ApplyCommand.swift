@@ -2,6 +2,7 @@ internal import ArgumentParser
 internal import Foundation
 internal import GRPCCore
 internal import NSMRegistry
+internal import NSMTransport
 
 /// `nsm apply -f FILE|-`: registers every NetworkService and NetworkServiceEndpoint document.
 struct ApplyCommand: AsyncParsableCommand {

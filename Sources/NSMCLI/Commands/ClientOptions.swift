@@ -3,6 +3,7 @@ internal import GRPCCore
 internal import Logging
 internal import NSMCore
 internal import NSMRegistry
+internal import NSMTransport
 
 /// `--registry`, shared by the operator commands.
 struct ClientOptions: ParsableArguments {

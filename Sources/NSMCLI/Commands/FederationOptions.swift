@@ -3,6 +3,7 @@ internal import Foundation
 internal import NSMCore
 internal import NSMDNS
 internal import NSMRegistry
+internal import NSMTransport
 
 /// How `nsm registry` reaches other domains and which floating domains it hosts.
 struct FederationOptions: ParsableArguments {

@@ -3,6 +3,7 @@ internal import Foundation
 internal import GRPCCore
 internal import NSMAPI
 internal import NSMRegistry
+internal import NSMTransport
 
 /// `nsm get ns|nse [NAME] [--watch] [-o table|yaml|json]`.
 struct GetCommand: AsyncParsableCommand {

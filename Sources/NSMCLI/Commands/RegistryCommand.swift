@@ -1,10 +1,12 @@
-internal import NSMStore
 internal import ArgumentParser
 internal import Logging
 internal import NSMAPI
 internal import NSMCore
 internal import NSMPostgres
 internal import NSMRegistry
+internal import NSMSecurity
+internal import NSMStore
+internal import NSMTransport
 internal import ServiceLifecycle
 
 /// `nsm registry`: a domain's registry; `nsm registry migrate` prepares its database.

@@ -4,6 +4,7 @@ internal import Logging
 internal import NSMCore
 internal import NSMRegistry
 internal import NSMSecurity
+internal import NSMTransport
 
 /// Where this workload's X.509-SVID is, or `--insecure` for plaintext; shared by the registry
 /// and the operator commands.

@@ -1,5 +1,3 @@
-public import NSMAPI
-
 /// How names change when a registry call crosses into another domain's registry (reference §2.2):
 /// going out, `@D` is stripped from the NSE name, every service name and every label key;
 /// coming back, `@D` is appended to each of them, unconditionally, as upstream does.
@@ -20,62 +18,24 @@ public enum DomainTranslation {
     case foreign(String)
   }
 
-  // MARK: Network Services
-
-  /// Throws INVALID_ARGUMENT when the name's domain is not a valid domain.
-  public static func route(
-    _ ns: Registry_NetworkService,
+  /// Throws INVALID_ARGUMENT when the record's names point at two different domains, or at a
+  /// domain that is not a valid domain name.
+  public static func route<Record: DomainScoped>(
+    _ record: Record,
     served: ServedDomains,
     implied: String? = nil
   ) throws(NSMError) -> Route {
-    try route(of: [ns.name], kind: "network service", served: served, implied: implied)
+    try route(of: record.scopedNames, kind: Record.kind, served: served, implied: implied)
   }
 
-  /// `ns` without `@domain` in its name (going out to that domain, or in from this one).
-  public static func stripped(_ ns: Registry_NetworkService, domain: String) -> Registry_NetworkService {
-    var ns = ns
-    ns.name = strip(ns.name, domain: domain)
-    return ns
+  /// `record` without `@domain` on its names (going out to that domain, or in from this one).
+  public static func stripped<Record: DomainScoped>(_ record: Record, domain: String) -> Record {
+    record.renamed { strip($0, domain: domain) }
   }
 
-  /// `ns` with `@domain` appended to its name (coming back from that domain).
-  public static func joined(_ ns: Registry_NetworkService, domain: String) -> Registry_NetworkService {
-    var ns = ns
-    ns.name = join(ns.name, domain: domain)
-    return ns
-  }
-
-  // MARK: Network Service Endpoints
-
-  /// Throws INVALID_ARGUMENT when the endpoint's names point at two different domains.
-  public static func route(
-    _ nse: Registry_NetworkServiceEndpoint,
-    served: ServedDomains,
-    implied: String? = nil
-  ) throws(NSMError) -> Route {
-    try route(
-      of: [nse.name] + nse.networkServiceNames + nse.networkServiceLabels.keys.sorted(),
-      kind: "network service endpoint",
-      served: served,
-      implied: implied
-    )
-  }
-
-  public static func stripped(_ nse: Registry_NetworkServiceEndpoint, domain: String) -> Registry_NetworkServiceEndpoint
-  {
-    var nse = nse
-    nse.name = strip(nse.name, domain: domain)
-    nse.networkServiceNames = nse.networkServiceNames.map { strip($0, domain: domain) }
-    nse.networkServiceLabels = relabel(nse.networkServiceLabels) { strip($0, domain: domain) }
-    return nse
-  }
-
-  public static func joined(_ nse: Registry_NetworkServiceEndpoint, domain: String) -> Registry_NetworkServiceEndpoint {
-    var nse = nse
-    nse.name = join(nse.name, domain: domain)
-    nse.networkServiceNames = nse.networkServiceNames.map { join($0, domain: domain) }
-    nse.networkServiceLabels = relabel(nse.networkServiceLabels) { join($0, domain: domain) }
-    return nse
+  /// `record` with `@domain` appended to its names (coming back from that domain).
+  public static func joined<Record: DomainScoped>(_ record: Record, domain: String) -> Record {
+    record.renamed { join($0, domain: domain) }
   }
 
   // MARK: Names
@@ -90,13 +50,6 @@ public enum DomainTranslation {
   /// An empty name stays empty: in a Find template it is the wildcard.
   public static func join(_ name: String, domain: String) -> String {
     name.isEmpty || ScopedName(name).isIn(domain) ? name : "\(name)@\(domain)"
-  }
-
-  private static func relabel(
-    _ labels: [String: Registry_NetworkServiceLabels],
-    _ rename: (String) -> String
-  ) -> [String: Registry_NetworkServiceLabels] {
-    Dictionary(labels.map { (rename($0.key), $0.value) }, uniquingKeysWith: { first, _ in first })
   }
 
   private static func route(

@@ -4,13 +4,11 @@ public import Foundation
 /// (upstream's refresh client does so at 2/3 of the period) and the registry removes them when
 /// they run out.
 public enum Lease {
-  /// The earlier of the expiration the registrant asked for and `now + period`.
-  /// A period of zero means "no registry-imposed limit", as upstream.
-  public static func expiration(requested: Date?, now: Date, period: Duration) -> Date? {
-    guard period > .zero else { return requested }
-    let limit = now.addingTimeInterval(period.timeInterval)
-    guard let requested else { return limit }
-    return min(requested, limit)
+  /// The earliest of the expiration the registrant asked for, `now + period` and `cap`.
+  /// A period of zero means "no registry-imposed period", as upstream.
+  public static func expiration(requested: Date?, now: Date, period: Duration, cap: Date? = nil) -> Date? {
+    let limit = period > .zero ? now.addingTimeInterval(period.timeInterval) : nil
+    return [requested, limit, cap].compactMap { $0 }.min()
   }
 }
 

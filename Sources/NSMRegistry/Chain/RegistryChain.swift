@@ -1,4 +1,5 @@
 public import NSMStore
+
 /// The rest of a chain, as seen from one element. Past the last element, `register` returns
 /// the record unchanged and the other verbs do nothing, as an empty upstream chain does.
 public struct RegistryNext<Record: RegistryRecord>: Sendable {

@@ -1,6 +1,6 @@
-public import NSMStore
 public import Foundation
 public import Logging
+public import NSMStore
 
 /// What travels with a registry call through the chain.
 public struct RegistryContext: Sendable {
@@ -18,17 +18,24 @@ public struct RegistryContext: Sendable {
   public var snapshotComplete: (@Sendable () async throws -> Void)?
   /// What mTLS and the path established about the call; nil on a plaintext registry.
   public var authorization: CallAuthorization?
+  /// Who the call is made for: the originating workload's SPIFFE ID on a secured registry, the
+  /// client's host otherwise. Bounds what one caller can make this registry hold for it.
+  public var caller: String
+  /// The registrant check the store runs atomically with a write (``AuthorizeElement``).
+  public var admit: RegistrantCheck?
 
   public init(
     logger: Logger,
     now: Date = Date(),
     forwarding: ForwardingInfo = ForwardingInfo(),
-    deadline: ContinuousClock.Instant? = nil
+    deadline: ContinuousClock.Instant? = nil,
+    caller: String = ""
   ) {
     self.logger = logger
     self.now = now
     self.forwarding = forwarding
     self.deadline = deadline
+    self.caller = caller
   }
 }
 

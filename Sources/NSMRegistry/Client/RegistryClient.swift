@@ -1,8 +1,9 @@
-public import NSMAPIGRPC
 public import GRPCCore
 public import GRPCNIOTransportHTTP2
 public import NSMAPI
+public import NSMAPIGRPC
 public import NSMCore
+public import NSMTransport
 
 /// A client of both registry services over one HTTP/2 connection, as the CLI and the tests use
 /// it. Calls keep the server's status: a failure throws the `RPCError` the server sent.
@@ -25,16 +26,7 @@ public struct RegistryClient: Sendable {
     configure: (inout Transport.Config) -> Void = { _ in },
     _ body: (RegistryClient) async throws -> Result
   ) async throws -> Result {
-    var config = Transport.Config.defaults
-    configure(&config)
-    let transport = try Transport(
-      target: address.clientTarget,
-      transportSecurity: .plaintext,
-      config: config
-    )
-    return try await withGRPCClient(transport: transport) { grpc in
-      try await body(RegistryClient(grpc: grpc))
-    }
+    try await ClientFactory().with(address: address, configure: configure) { try await body(RegistryClient(grpc: $0)) }
   }
 
   /// Connects to `address` over mTLS as `identity`, runs `body`, and closes the connection.
@@ -47,18 +39,11 @@ public struct RegistryClient: Sendable {
     pathTokens: Bool = true,
     _ body: (RegistryClient) async throws -> Result
   ) async throws -> Result {
-    let box = PeerPool.PeerBox()
-    let transport = try Transport(
-      target: address.clientTarget,
-      transportSecurity: try identity.clientSecurity(remember: { box.set($0) }),
-      config: .defaults
-    )
-    let interceptor = PathTokenInterceptor(identity: identity, peer: box, maxTokenLifetime: maxTokenLifetime)
+    var factory = ClientFactory(identity: identity)
+    factory.maxTokenLifetime = maxTokenLifetime
     // Without path tokens a test sends its own `path` metadata.
-    return try await withGRPCClient(transport: transport, interceptors: pathTokens ? [interceptor] : []) { grpc in
-      _ = try await PeerPool.identify(grpc, box)
-      return try await body(RegistryClient(grpc: grpc))
-    }
+    factory.pathTokens = pathTokens
+    return try await factory.with(address: address) { try await body(RegistryClient(grpc: $0)) }
   }
 
   public func register(_ ns: Registry_NetworkService) async throws -> Registry_NetworkService {

@@ -1,5 +1,5 @@
-public import NSMStore
 public import NSMAPI
+public import NSMStore
 
 /// A Network Service registered without a payload carries IP, as upstream's `setpayload`.
 public struct DefaultPayloadElement: RegistryElement {

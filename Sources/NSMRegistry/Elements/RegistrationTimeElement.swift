@@ -1,5 +1,5 @@
-public import NSMStore
 public import NSMAPI
+public import NSMStore
 internal import SwiftProtobuf
 
 /// Stamps an endpoint's `initial_registration_time`. The store keeps the first stamp across

@@ -1,4 +1,5 @@
 public import NSMStore
+
 /// The end of a local chain: reads and writes the store.
 public struct StoreElement<Store: RecordStore>: RegistryElement {
   public typealias Record = Store.Record
@@ -13,7 +14,7 @@ public struct StoreElement<Store: RecordStore>: RegistryElement {
   }
 
   public func register(_ record: Record, context: RegistryContext, next: RegistryNext<Record>) async throws -> Record {
-    let stored = try await store.register(record)
+    let stored = try await store.register(record, admit: context.admit)
     context.logger.debug("registered \(stored.label)")
     return stored
   }
@@ -42,7 +43,7 @@ public struct StoreElement<Store: RecordStore>: RegistryElement {
   }
 
   public func unregister(_ record: Record, context: RegistryContext, next: RegistryNext<Record>) async throws {
-    if try await store.unregister(name: record.name) != nil {
+    if try await store.unregister(name: record.name, admit: context.admit) != nil {
       context.logger.debug("unregistered \(record.label)")
     }
   }

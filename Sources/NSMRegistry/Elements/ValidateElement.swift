@@ -1,5 +1,5 @@
-public import NSMStore
 internal import NSMCore
+public import NSMStore
 
 /// Rejects bad input with INVALID_ARGUMENT before anything downstream sees it.
 public struct ValidateElement<Record: RegistryRecord>: RegistryElement {

@@ -1,20 +1,28 @@
-public import NSMStore
 public import GRPCCore
-public import NSMCore
+internal import NSMCore
+public import NSMStore
+public import SwiftProtobuf
 
-/// A record a registry can forward to another domain's registry: how its names route and
-/// translate, what changes when it leaves its home domain, and the remote calls for its kind.
+/// A record a registry serves on the wire and forwards to other domains' registries: its gRPC
+/// methods, its Find query and response messages, and what changes when it leaves its home
+/// domain.
 public protocol FederatedRecord: RegistryRecord {
-  static func route(_ record: Self, served: ServedDomains, implied: String?) throws(NSMError) -> DomainTranslation.Route
+  /// The Find request message (a template and `watch`).
+  associatedtype Query: SwiftProtobuf.Message
+
+  /// Register, Find and Unregister of this kind's registry service.
+  static var methods: RegistryMethods { get }
+
+  static func query(_ template: Self, watch: Bool) -> Query
+  static func findRequest(_ query: Query) -> FindRequest<Self>
+
+  /// The record a Find response carries and whether it was deleted; nil for the marker that
+  /// ends a watch's initial matches (see ``ForwardingInfo``), a response without a record.
+  static func event(from response: Response) -> RecordEvent<Self>?
 
   /// Whether found records are reached through their domain's proxy gateway (endpoints are,
   /// services are not).
   static var reachedThroughGateway: Bool { get }
-
-  /// Without `@domain` on any name.
-  func stripped(domain: String) -> Self
-  /// With `@domain` on every name.
-  func joined(domain: String) -> Self
 
   /// What a registration carries into another domain's registry: an endpoint is reached there
   /// through this domain's gateway (`publicURL`) and carries this domain's cluster labels.
@@ -24,27 +32,13 @@ public protocol FederatedRecord: RegistryRecord {
   /// A record found in another domain, as callers here see it: an endpoint is reached through
   /// that domain's gateway when it publishes one.
   func arriving(gatewayURL: String?) -> Self
+}
 
-  /// The event a Find response carries; nil for the marker that ends a watch's initial matches.
-  static func event(from response: Response) -> RecordEvent<Self>?
-  /// The marker that ends a watch's initial matches (see ``ForwardingInfo``).
-  static var snapshotMarker: Response { get }
-
-  /// The stored record and the response metadata (the peer's path, for `next_token_signed`).
-  static func register(_ record: Self, on client: RegistryClient, options: CallOptions, metadata: Metadata)
-    async throws -> (Self, Metadata)
-  static func unregister(_ record: Self, on client: RegistryClient, options: CallOptions, metadata: Metadata)
-    async throws -> Metadata
-  /// Opens a Find and hands its response metadata and stream of responses to `handle`; the
-  /// call ends when it returns.
-  static func find<Result: Sendable>(
-    _ query: Self,
-    watch: Bool,
-    on client: RegistryClient,
-    options: CallOptions,
-    metadata: Metadata,
-    handle: @escaping @Sendable (Metadata, RPCAsyncSequence<Response, any Error>) async throws -> Result
-  ) async throws -> Result
+/// The three methods of a registry service.
+public struct RegistryMethods: Sendable {
+  public var register: MethodDescriptor
+  public var find: MethodDescriptor
+  public var unregister: MethodDescriptor
 }
 
 extension FederatedRecord {
@@ -52,4 +46,10 @@ extension FederatedRecord {
   public func leavingHome(publicURL: String?, clusterLabels: [String: String]) -> Self { self }
   public func returningHome(from original: Self) -> Self { self }
   public func arriving(gatewayURL: String?) -> Self { self }
+
+  /// The marker that ends a watch's initial matches: a response without a record.
+  public static var snapshotMarker: Response { Response() }
+
+  public func stripped(domain: String) -> Self { DomainTranslation.stripped(self, domain: domain) }
+  public func joined(domain: String) -> Self { DomainTranslation.joined(self, domain: domain) }
 }

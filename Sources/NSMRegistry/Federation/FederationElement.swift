@@ -1,5 +1,5 @@
-internal import NSMStore
 public import NSMCore
+internal import NSMStore
 
 /// Sends each call where its names say it belongs (reference §2.2, DESIGN.md): records of a
 /// domain this registry serves go on down the chain, with the domain suffix stripped going in
@@ -7,7 +7,8 @@ public import NSMCore
 /// to that domain's registry with `@domain` stripped, and come back with it appended.
 ///
 /// Records of a hosted floating domain are stored with `@domain` on every name, so one store
-/// keeps several domains apart; the primary domain's records are stored plain.
+/// keeps several domains apart; the primary domain's records are stored plain. Policy is not
+/// this element's business: ``AuthorizeElement`` runs before it.
 public struct FederationElement<Record: FederatedRecord>: RegistryElement {
   public let served: ServedDomains
   public let configuration: FederationConfiguration
@@ -20,9 +21,8 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
   }
 
   public func register(_ record: Record, context: RegistryContext, next: RegistryNext<Record>) async throws -> Record {
-    switch try route(record, context: context) {
+    switch try FederationRoute.resolve(record, served: served, forwarding: context.forwarding) {
     case .local(let domain, let suffixed):
-      try context.authorization?.checkLocal(.register, name: record.stripped(domain: domain).name, domain: domain)
       var outgoing = record
       if !served.isPrimary(domain) && context.forwarding.hops == 0 {
         // A workload of this domain registering into a floating domain hosted here: stored as
@@ -36,29 +36,40 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
       let answer = Self.callerForm(stored, domain, suffixed: suffixed)
       return outgoing == record ? answer : answer.returningHome(from: record)
     case .foreign(let domain):
-      try context.authorization?.checkForward(.register, domain: domain)
       let forwarder = try forwarder(for: domain)
       let outgoing = record.stripped(domain: domain).leavingHome(
         publicURL: Record.reachedThroughGateway ? await homeGatewayURL(context: context) : nil,
         clusterLabels: configuration.clusterLabels
       )
-      let answer = try await forwarder.call("\(Record.kind) register", domain: domain, context: context) {
-        try await Record.register(outgoing, on: $0, options: $1, metadata: $2)
+      let answer = try await forwarder.call("\(Record.kind) register", domain: domain, context: context) { attempt in
+        let (stored, answer) = try await Record.register(
+          outgoing,
+          on: attempt.connection.grpc,
+          options: attempt.options,
+          metadata: attempt.metadata
+        )
+        try attempt.verify(answer)
+        return stored
       }
       return answer.joined(domain: domain).returningHome(from: record)
     }
   }
 
   public func unregister(_ record: Record, context: RegistryContext, next: RegistryNext<Record>) async throws {
-    switch try route(record, context: context) {
+    switch try FederationRoute.resolve(record, served: served, forwarding: context.forwarding) {
     case .local(let domain, _):
-      try context.authorization?.checkLocal(.unregister, name: record.stripped(domain: domain).name, domain: domain)
       try await next.unregister(storageForm(record, domain), context: context)
     case .foreign(let domain):
       let outgoing = record.stripped(domain: domain)
-      try context.authorization?.checkForward(.unregister, domain: domain)
-      try await forwarder(for: domain).call("\(Record.kind) unregister", domain: domain, context: context) {
-        ((), try await Record.unregister(outgoing, on: $0, options: $1, metadata: $2))
+      try await forwarder(for: domain).call("\(Record.kind) unregister", domain: domain, context: context) { attempt in
+        try attempt.verify(
+          try await Record.unregister(
+            outgoing,
+            on: attempt.connection.grpc,
+            options: attempt.options,
+            metadata: attempt.metadata
+          )
+        )
       }
     }
   }
@@ -69,37 +80,36 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
     sink: @escaping FindSink<Record>,
     next: RegistryNext<Record>
   ) async throws {
-    switch try route(request.query, context: context) {
+    switch try FederationRoute.resolve(request.query, served: served, forwarding: context.forwarding) {
     case .local(let domain, let suffixed):
-      try context.authorization?.checkLocal(.find, name: request.query.stripped(domain: domain).name, domain: domain)
       let local = FindRequest(query: storageForm(request.query, domain), watch: request.watch)
       let belongs = belongsTo(domain)
-      let authorization = context.authorization
       try await next.find(local, context: context) { event in
         guard belongs(event.record) else { return }
-        // A template without a name matches names the caller may not see: each result and
-        // event is checked against the grants' name patterns.
-        if let authorization, !authorization.mayFind(name: event.record.stripped(domain: domain).name, domain: domain) {
-          return
-        }
         let record = Self.callerForm(event.record, domain, suffixed: suffixed)
         try await sink(RecordEvent(record: record, deleted: event.deleted))
       }
     case .foreign(let domain):
-      try context.authorization?.checkForward(.find, domain: domain)
       let forwarder = try forwarder(for: domain)
       let query = request.query.stripped(domain: domain)
       if request.watch {
         try await ForwardedWatch(forwarder: forwarder, domain: domain, query: query, context: context, sink: sink).run()
         return
       }
-      let found = try await forwarder.call("\(Record.kind) find", domain: domain, context: context) {
-        try await Record.find(query, watch: false, on: $0, options: $1, metadata: $2) { metadata, responses in
+      let found = try await forwarder.call("\(Record.kind) find", domain: domain, context: context) { attempt in
+        try await Record.find(
+          query,
+          watch: false,
+          on: attempt.connection.grpc,
+          options: attempt.options,
+          metadata: attempt.metadata
+        ) { answer, responses in
+          try attempt.verify(answer)
           var found: [RecordEvent<Record>] = []
           for try await response in responses {
             if let event = Record.event(from: response) { found.append(event) }
           }
-          return (found, metadata)
+          return found
         }
       }
       // After the registry answered, so a missing registry is the error reported. A gateway
@@ -111,22 +121,6 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
         try await sink(RecordEvent(record: record, deleted: event.deleted))
       }
     }
-  }
-
-  // MARK: Routing
-
-  private func route(_ record: Record, context: RegistryContext) throws(NSMError) -> DomainTranslation.Route {
-    let route = try Record.route(record, served: served, implied: context.forwarding.domain)
-    if case .foreign(let domain) = route, context.forwarding.hops > 0 {
-      // A forwarded call is served where it lands or refused: never forwarded again, so DNS
-      // that leads back (to this registry or another that does not serve the domain) cannot
-      // make calls circle.
-      throw NSMError(
-        .failedPrecondition,
-        "forwarding loop refused: the registry of '\(served.primary)' received a call forwarded for domain '\(domain)' (hop \(context.forwarding.hops)), which it does not serve; the DNS records of '\(domain)' lead to the wrong registry"
-      )
-    }
-    return route
   }
 
   private func forwarder(for domain: String) throws(NSMError) -> RegistryForwarder {

@@ -1,9 +1,10 @@
-internal import NSMStore
 internal import Foundation
 internal import GRPCCore
 internal import Logging
 internal import NSMCore
 internal import NSMSecurity
+internal import NSMStore
+internal import NSMTransport
 internal import Synchronization
 
 /// A caller's watch of another domain: one upstream watch stream for this caller, translated as
@@ -64,29 +65,24 @@ struct ForwardedWatch<Record: FederatedRecord>: Sendable {
 
   /// How far one attempt got, for the back-off and the next attempt.
   private final class Progress: Sendable {
-    private let state = Mutex((received: false, synced: false))
+    private let state = Mutex((opened: false, synced: false))
 
-    var received: Bool { state.withLock { $0.received } }
+    var opened: Bool { state.withLock { $0.opened } }
     var synced: Bool { state.withLock { $0.synced } }
-    /// True the first time: the stream is open.
-    func receive() -> Bool {
-      state.withLock { state in
-        defer { state.received = true }
-        return !state.received
-      }
-    }
+    func open() { state.withLock { $0.opened = true } }
     func sync() { state.withLock { $0.synced = true } }
   }
 
   /// How one attempt ended: the peer ended the stream or the connection went. `synced` when it
   /// got as far as the end of the initial matches.
-  private struct Outcome {
+  private struct Outcome: Sendable {
     var synced: Bool
     var error: (any Error)?
   }
 
   func run() async throws {
     let view = View()
+    let time = forwarder.caller.time
     var backoff = Self.initialBackoff
     var everConnected = false
     while !Task.isCancelled {
@@ -102,7 +98,7 @@ struct ForwardedWatch<Record: FederatedRecord>: Sendable {
       everConnected = true
       // The caller's tokens are what this watch presents to the peer; once they expire the
       // peer would refuse every reconnect, so the caller is told to open the watch again.
-      if let expiry = context.authorization?.incomingExpiry, expiry <= Date() {
+      if let expiry = context.authorization?.incomingExpiry, expiry <= time.date {
         throw NSMError(
           .unavailable,
           "the watch of domain '\(domain)' was lost after its path tokens expired; open it again"
@@ -116,7 +112,7 @@ struct ForwardedWatch<Record: FederatedRecord>: Sendable {
         ]
       )
       do {
-        try await Task.sleep(for: backoff)
+        try await time.sleep(for: backoff)
       } catch {
         return
       }
@@ -127,23 +123,23 @@ struct ForwardedWatch<Record: FederatedRecord>: Sendable {
   /// One upstream stream, from the first address of the domain that takes it, until it ends.
   /// Throws when no address could be reached.
   private func attempt(view: View) async throws -> Outcome {
-    let addresses = try await forwarder.directory.registryAddresses(of: domain)
     let gateway = Record.reachedThroughGateway ? try await forwarder.directory.gatewayURL(of: domain) : nil
-    let metadata = RegistryForwarder.forwarding(context, to: domain, snapshotMarker: true).metadata
-    var failures: [String] = []
-    let verb = "\(Record.kind) watch"
-    let clock = ContinuousClock()
-    for address in addresses {
+    let (query, domain, context, sink) = (self.query, self.domain, self.context, self.sink)
+    return try await forwarder.call("\(Record.kind) watch", domain: domain, context: context, watch: true) { attempt in
       let progress = Progress()
-      let peer = PeerStatistics.Peer(domain: domain, address: address.description)
-      let start = clock.now
       do {
-        @Sendable func consume(_ responses: RPCAsyncSequence<Record.Response, any Error>) async throws {
+        try await Record.find(
+          query,
+          watch: true,
+          on: attempt.connection.grpc,
+          options: attempt.options,
+          metadata: attempt.metadata
+        ) { answer, responses in
+          // A secured peer proves itself before any of its events is passed on.
+          try attempt.verify(answer)
+          progress.open()
           var initial: Set<String>? = []
           for try await response in responses {
-            if progress.receive() {
-              forwarder.finished(verb, peer: peer, latency: clock.now - start, status: "open", context: context)
-            }
             guard let event = Record.event(from: response) else {
               // The end of the initial matches: whatever the caller has beyond them is gone.
               for record in view.removeAll(except: initial ?? []) {
@@ -165,55 +161,29 @@ struct ForwardedWatch<Record: FederatedRecord>: Sendable {
             }
           }
         }
-        try await forwarder.pool.withClient(for: address) { client, identity in
-          try await RegistryForwarder.secured(context, peer: identity, metadata: metadata) { metadata in
-            let ownIndex =
-              (try? RegistryPath(json: metadata[stringValues: RegistryPath.metadataKey].first { _ in true } ?? ""))?
-              .index ?? 0
-            return try await Record.find(query, watch: true, on: client, options: .defaults, metadata: metadata) {
-              responseMetadata,
-              responses in
-              // A secured peer proves itself before any of its events is passed on.
-              if let authorization = context.authorization, let identity {
-                try authorization.checkNext(response: responseMetadata, ownIndex: ownIndex, peer: identity)
-              }
-              try await consume(responses)
-              return ((), responseMetadata)
-            }
-          }
-        }
         context.logger.debug(
-          "forwarded \(verb) ended by the peer",
-          metadata: ["domain": "\(domain)", "target": "\(address)"]
+          "forwarded watch ended by the peer",
+          metadata: ["domain": "\(domain)", "target": "\(attempt.connection.address)"]
         )
         return Outcome(synced: progress.synced, error: nil)
-      } catch let error as RPCError where error.code == .unavailable && !progress.received {
-        forwarder.failed(verb, peer: peer, latency: clock.now - start, error: error.message, context: context)
-        failures.append("\(address): \(error.message)")
-        continue
-      } catch let error as RPCError where progress.received && error.code != .cancelled {
+      } catch  where progress.opened && PeerCaller.code(of: error) != .cancelled {
+        // Lost after it was open: reconnect, not the next address.
         context.logger.debug(
-          "forwarded \(verb) lost",
-          metadata: ["domain": "\(domain)", "target": "\(address)", "error": "\(error.message)"]
+          "forwarded watch lost",
+          metadata: ["domain": "\(domain)", "target": "\(attempt.connection.address)", "error": "\(error)"]
         )
         return Outcome(synced: progress.synced, error: error)
-      } catch let error as RPCError where error.code != .cancelled {
-        forwarder.finished(verb, peer: peer, latency: clock.now - start, status: "\(error.code)", context: context)
-        throw RegistryForwarder.fromPeer(error, domain: domain)
       }
     }
-    throw RegistryForwarder.unreachable(domain, tried: failures)
   }
 
   /// After a watch was established once, only an answer that retrying cannot change ends it.
   static func isRetryable(_ error: any Error) -> Bool {
-    if let error = error as? RPCError {
-      return ![.invalidArgument, .permissionDenied, .unauthenticated, .unimplemented, .failedPrecondition]
-        .contains(error.code)
-    }
-    if let error = error as? NSMError {
-      return ![.invalidArgument, .permissionDenied, .failedPrecondition].contains(error.code)
-    }
-    return !(error is CancellationError)
+    if error is CancellationError { return false }
+    guard let code = PeerCaller.code(of: error) else { return true }
+    let final: [RPCError.Code] = [
+      .invalidArgument, .permissionDenied, .unauthenticated, .unimplemented, .failedPrecondition,
+    ]
+    return !final.contains(code)
   }
 }

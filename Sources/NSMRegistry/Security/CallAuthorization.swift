@@ -1,8 +1,9 @@
-internal import Foundation
-internal import GRPCCore
+public import Foundation
+public import GRPCCore
 internal import Logging
 internal import NSMCore
 public import NSMSecurity
+public import NSMTransport
 
 /// What a secured registry established about a call, for the elements after authorization:
 /// who started it, the path this hop continues, and the policy to apply.
@@ -58,24 +59,33 @@ public struct CallAuthorization: Sendable {
     path.tokens.dropLast().compactMap { try? PathToken(decoding: $0).claims.expires }.min()
   }
 
-  /// `next_token_signed`: the peer's answer carries its path, whose token after ours the peer
-  /// signed. A peer that returns no path (a Go NSM registry) fails it, as upstream's client.
-  func checkNext(response: Metadata, ownIndex: Int, peer: WorkloadIdentity.Peer) throws(NSMError) {
-    do {
-      let text = response[stringValues: RegistryPath.metadataKey].first(where: { _ in true })
-      let tokens = (text.flatMap { try? RegistryPath(json: $0) })?.tokens ?? []
-      try PathPolicies.checkNext(tokens: tokens, ownIndex: ownIndex, serverID: peer.id, serverKey: peer.key)
-    } catch {
-      throw denials.deny(error, logger: logger)
-    }
+  /// When the earliest token of the path expires, this registry's own included: what an
+  /// endpoint's lease may not outlive (upstream's expire element, reference §5.1).
+  public var tokenExpiry: Date? {
+    path.tokens.compactMap { try? PathToken(decoding: $0).claims.expires }.min()
   }
+}
 
+extension CallAuthorization: PeerCallSecurity {
   /// The path to send to the next registry (`peer`): the incoming tokens and this registry's
   /// token for that peer, with this registry's index.
-  func forwardedPath(to peer: WorkloadIdentity.Peer) throws -> RegistryPath {
+  public func outgoing(to peer: WorkloadIdentity.Peer) throws -> PeerCallCredentials {
     var tokens = Array(path.tokens.dropLast())
     tokens.append(try identity.token(for: peer.id, peerNotAfter: peer.notAfter, maxLifetime: maxTokenLifetime).text)
-    return RegistryPath(index: tokens.count - 1, tokens: tokens)
+    let path = RegistryPath(index: tokens.count - 1, tokens: tokens)
+    return PeerCallCredentials(metadata: [RegistryPath.metadataKey: .string(path.json)], index: path.index)
+  }
+
+  /// `next_token_signed`: the peer's answer carries its path, whose token after ours the peer
+  /// signed. A peer that returns no path (a Go NSM registry) fails it, as upstream's client.
+  public func verify(answer: Metadata, sent: PeerCallCredentials, peer: WorkloadIdentity.Peer) throws {
+    do {
+      let text = answer[stringValues: RegistryPath.metadataKey].first(where: { _ in true })
+      let tokens = (text.flatMap { try? RegistryPath(json: $0) })?.tokens ?? []
+      try PathPolicies.checkNext(tokens: tokens, ownIndex: sent.index, serverID: peer.id, serverKey: peer.key)
+    } catch {
+      throw PeerAnswerRejected(denials.deny(error, logger: logger))
+    }
   }
 }
 
@@ -87,7 +97,7 @@ struct CallAuthorizer: Sendable {
   let denials: DenialCounter
 
   /// nil on a plaintext registry.
-  func authorize(metadata: Metadata, peer: WorkloadIdentity.Peer?, logger: Logger) throws(NSMError)
+  func authorize(metadata: Metadata, peer: WorkloadIdentity.Peer?, now: Date, logger: Logger) throws(NSMError)
     -> CallAuthorization?
   {
     guard let identity = security.identity else { return nil }
@@ -106,7 +116,7 @@ struct CallAuthorizer: Sendable {
           peerID: peer?.id,
           peerKey: peer?.key,
           ownID: identity.id,
-          now: Date()
+          now: now
         )
       )
       // More than one token: the caller forwards for someone else.
@@ -116,7 +126,12 @@ struct CallAuthorizer: Sendable {
     }
     let own: PathToken
     do {
-      own = try identity.token(for: peer?.id, peerNotAfter: peer?.notAfter, maxLifetime: security.maxTokenLifetime)
+      own = try identity.token(
+        for: peer?.id,
+        peerNotAfter: peer?.notAfter,
+        maxLifetime: security.maxTokenLifetime,
+        now: now
+      )
     } catch {
       throw NSMError(.internal, "cannot sign a path token: \(error)")
     }

@@ -1,10 +1,9 @@
-public import NSMStore
-internal import Foundation
 internal import GRPCCore
-internal import GRPCNIOTransportHTTP2
 public import Logging
 public import NSMAPI
 public import NSMCore
+public import NSMStore
+public import NSMTransport
 public import ServiceLifecycle
 
 /// A domain registry: both NSM registry services on one gRPC server, over the given stores.
@@ -17,14 +16,13 @@ where NSStore.Record == Registry_NetworkService, NSEStore.Record == Registry_Net
   public let configuration: RegistryConfiguration
   public let networkServices: NSStore
   public let endpoints: NSEStore
-  private let server: GRPCServer<HTTP2ServerTransport.Posix>
-  private let transport: HTTP2ServerTransport.Posix
+  private let host: GRPCServerHost
   private let streams = ActiveStreams()
   private let logger: Logger
   /// Connections to other domains' registries.
   public let peers: PeerPool
   /// Calls forwarded to other domains, per peer.
-  public let peerStatistics = PeerStatistics()
+  public let peerStatistics: PeerStatistics
   /// Policy denials, per rule.
   public let denials = DenialCounter()
 
@@ -41,55 +39,45 @@ where NSStore.Record == Registry_NetworkService, NSEStore.Record == Registry_Net
 
     let served = configuration.served
     try served.validate()
-    let peers = PeerPool(logger: logger, identity: configuration.security.identity)
+    let time = configuration.time
+    let peers = PeerPool(
+      logger: logger,
+      identity: configuration.security.identity,
+      limits: configuration.peerLimits,
+      time: time
+    )
     self.peers = peers
+    peerStatistics = PeerStatistics(capacity: configuration.peerStatisticsCapacity)
     configuration.security.identity?.onReload { peers.retireAll() }
-    let statistics = peerStatistics
+    let caller = PeerCaller(pool: peers, statistics: peerStatistics, time: time)
     let forwarder = configuration.federation.directory.map {
-      RegistryForwarder(
-        directory: $0,
-        pool: peers,
-        statistics: statistics,
-        defaultTimeout: configuration.federation.forwardTimeout
-      )
+      RegistryForwarder(directory: $0, caller: caller, defaultTimeout: configuration.federation.forwardTimeout)
     }
+    let federation = configuration.federation
     let nsChain = RegistryChain<Registry_NetworkService>([
       ValidateElement(),
       DefaultPayloadElement(),
-      FederationElement(served: served, configuration: configuration.federation, forwarder: forwarder),
-      RegistrantElement(store: networkServices, denials: denials),
+      AuthorizeElement(served: served),
+      FederationElement(served: served, configuration: federation, forwarder: forwarder),
       StoreElement(store: networkServices, watchBufferSize: configuration.watchBufferSize),
     ])
     let nseChain = RegistryChain<Registry_NetworkServiceEndpoint>([
       ValidateElement(),
-      FederationElement(served: served, configuration: configuration.federation, forwarder: forwarder),
+      AuthorizeElement(served: served),
+      FederationElement(served: served, configuration: federation, forwarder: forwarder),
       RegistrationTimeElement(),
       ExpireElement(period: configuration.expirePeriod),
-      RegistrantElement(store: endpoints, denials: denials),
       StoreElement(store: endpoints, watchBufferSize: configuration.watchBufferSize),
     ])
 
-    if case .unix(let path) = configuration.listen {
-      // A socket file left by a previous run would make the bind fail.
-      try? FileManager.default.removeItem(atPath: path)
-    }
-    var transportConfig = HTTP2ServerTransport.Posix.Config.defaults
-    transportConfig.rpc.maxRequestPayloadSize = configuration.maxRequestBytes
-    transport = HTTP2ServerTransport.Posix(
-      address: try configuration.listen.bindAddress(),
-      transportSecurity: try configuration.security.identity?.serverSecurity() ?? .plaintext,
-      config: transportConfig
-    )
     let authorizer = CallAuthorizer(security: configuration.security, served: served, denials: denials)
-    server = GRPCServer(
-      transport: transport,
+    host = try GRPCServerHost(
+      address: configuration.listen,
+      identity: configuration.security.identity,
+      limits: configuration.limits,
       services: [
-        NetworkServiceRegistryService(
-          core: RegistryService(chain: nsChain, streams: streams, logger: logger, authorizer: authorizer)
-        ),
-        EndpointRegistryService(
-          core: RegistryService(chain: nseChain, streams: streams, logger: logger, authorizer: authorizer)
-        ),
+        RegistryService(chain: nsChain, streams: streams, logger: logger, authorizer: authorizer, time: time),
+        RegistryService(chain: nseChain, streams: streams, logger: logger, authorizer: authorizer, time: time),
       ]
     )
   }
@@ -97,7 +85,9 @@ where NSStore.Record == Registry_NetworkService, NSEStore.Record == Registry_Net
   /// Everything a registry process runs, in start order; a `ServiceGroup` stops them in
   /// reverse, so the server drains before peer connections close and expiry stops.
   public var services: [any Service] {
-    var services: [any Service] = [ExpiryReaper(store: endpoints, interval: configuration.reapInterval, logger: logger)]
+    var services: [any Service] = [
+      ExpiryReaper(store: endpoints, interval: configuration.reapInterval, time: configuration.time, logger: logger)
+    ]
     if configuration.security.identity != nil || configuration.security.policy != nil {
       services.append(SecurityReloader(security: configuration.security, logger: logger))
     }
@@ -106,25 +96,22 @@ where NSStore.Record == Registry_NetworkService, NSEStore.Record == Registry_Net
 
   /// The address the server listens on, once it does (resolves port 0).
   public var listeningAddress: ServiceAddress {
-    get async throws {
-      let address = try await transport.listeningAddress
-      guard let converted = ServiceAddress(address) else {
-        throw NSMError(.internal, "unsupported listening address \(address)")
-      }
-      return converted
-    }
+    get async throws { try await host.listeningAddress }
   }
+
+  /// Client connections open now.
+  public var connectionCount: Int { host.connectionCount }
 
   /// Open watch streams; tests use it to see that cancellation frees them.
   public var openStreamCount: Int { streams.count }
 
   public func run() async throws {
-    let server = self.server
+    let host = self.host
     let streams = self.streams
     let logger = self.logger
     try await withGracefulShutdownHandler {
       try await withThrowingDiscardingTaskGroup { group in
-        group.addTask { try await server.serve() }
+        group.addTask { try await host.serve() }
         let address = try await self.listeningAddress
         var metadata: Logger.Metadata = [
           "address": "\(address)", "domain": "\(self.configuration.domain)",
@@ -138,7 +125,7 @@ where NSStore.Record == Registry_NetworkService, NSEStore.Record == Registry_Net
     } onGracefulShutdown: {
       logger.info("registry shutting down: closing watch streams, finishing in-flight calls")
       streams.closeAll()
-      server.beginGracefulShutdown()
+      host.beginGracefulShutdown()
     }
   }
 }

@@ -4,18 +4,6 @@ public import NSMCore
 internal import SwiftProtobuf
 
 extension Registry_NetworkServiceEndpoint: RegistryRecord {
-  public typealias Response = Registry_NetworkServiceEndpointResponse
-
-  public static var kind: String { "network service endpoint" }
-
-  public var registrant: String { pathIds.first ?? "" }
-
-  public func withPathIDs(_ ids: [String]) -> Self {
-    var record = self
-    record.pathIds = ids
-    return record
-  }
-
   public var expiration: Date? { hasExpirationTime ? expirationTime.date : nil }
 
   /// A refresh keeps the time of the first registration.
@@ -28,10 +16,6 @@ extension Registry_NetworkServiceEndpoint: RegistryRecord {
 
   public static func validateForRegister(_ record: Self, now: Date) throws(NSMError) {
     try RecordValidation.validate(record, now: now)
-  }
-
-  public static func validateQuery(_ query: Self) throws(NSMError) {
-    try RecordValidation.validateQuery(query, name: query.name, kind: kind)
   }
 
   public func response(deleted: Bool) -> Registry_NetworkServiceEndpointResponse {

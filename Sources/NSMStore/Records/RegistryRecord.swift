@@ -1,25 +1,19 @@
 public import Foundation
 public import NSMCore
+public import SwiftProtobuf
 
 /// What the registry stores: a Network Service or a Network Service Endpoint.
 ///
 /// Both registries share one chain, one store and one service implementation; this protocol
 /// holds the few places where the two messages differ.
-public protocol RegistryRecord: Sendable, Equatable {
+public protocol RegistryRecord: DomainScoped, SwiftProtobuf.Message, Sendable, Equatable {
   /// The Find response message that carries this record.
-  associatedtype Response: Sendable
-
-  /// "network service" or "network service endpoint", for messages and logs.
-  static var kind: String { get }
+  associatedtype Response: SwiftProtobuf.Message
 
   var name: String { get }
 
-  /// The first hop of the path that registered the record (its registrant's SPIFFE ID once
-  /// mTLS is on); "" when the request carries none.
-  var registrant: String { get }
-
-  /// The record with `path_ids` set: the SPIFFE IDs of the hops of its registration.
-  func withPathIDs(_ ids: [String]) -> Self
+  /// The SPIFFE IDs of the hops of the record's registration, origin first.
+  var pathIds: [String] { get set }
 
   /// When the registration lapses; nil when it never does.
   var expiration: Date? { get }
@@ -33,13 +27,29 @@ public protocol RegistryRecord: Sendable, Equatable {
   /// Checks a record a client asks to register.
   static func validateForRegister(_ record: Self, now: Date) throws(NSMError)
 
-  /// Checks a Find template.
-  static func validateQuery(_ query: Self) throws(NSMError)
-
   func response(deleted: Bool) -> Response
 }
 
 extension RegistryRecord {
+  /// The first hop of the path that registered the record (its registrant's SPIFFE ID once
+  /// mTLS is on); "" when the request carries none.
+  public var registrant: String { pathIds.first ?? "" }
+
+  /// The record with `path_ids` set.
+  public func withPathIDs(_ ids: [String]) -> Self {
+    var record = self
+    record.pathIds = ids
+    return record
+  }
+
+  /// A refresh replaces the whole record unless a kind says otherwise.
+  public func carryingOver(from existing: Self) -> Self { self }
+
+  /// Checks a Find template.
+  public static func validateQuery(_ query: Self) throws(NSMError) {
+    try RecordValidation.validateQuery(query, name: query.name, kind: kind)
+  }
+
   /// The name with the record's kind, for messages: `network service endpoint 'nse-1'`.
   public var label: String { "\(Self.kind) '\(name)'" }
 }

@@ -1,13 +1,12 @@
 public import Crypto
 public import Foundation
-internal import GRPCNIOTransportHTTP2
+public import GRPCNIOTransportHTTP2
 public import Logging
 internal import NIOCertificateReloading
 internal import NIOCore
 internal import NIOSSL
 public import NSMCore
 public import NSMSecurity
-internal import SwiftASN1
 internal import Synchronization
 public import X509
 
@@ -141,7 +140,7 @@ public final class WorkloadIdentity: Sendable {
   // MARK: Transport security
 
   /// mTLS for a server: a client certificate is required and verified as above.
-  func serverSecurity() throws -> HTTP2ServerTransport.Posix.TransportSecurity {
+  public func serverSecurity() throws -> HTTP2ServerTransport.Posix.TransportSecurity {
     let callback = verificationCallback(remember: nil)
     return try .mTLS(certificateReloader: Reloader(identity: self)) { config in
       config.clientCertificateVerification = .noHostnameVerification
@@ -151,7 +150,7 @@ public final class WorkloadIdentity: Sendable {
   }
 
   /// mTLS for a client; the server's identity, once verified, goes to `remember`.
-  func clientSecurity(remember: @escaping @Sendable (Peer) -> Void) throws
+  public func clientSecurity(remember: @escaping @Sendable (Peer) -> Void) throws
     -> HTTP2ClientTransport.Posix
     .TransportSecurity
   {
@@ -178,17 +177,5 @@ public final class WorkloadIdentity: Sendable {
         .map { .privateKey($0) }
       return override
     }
-  }
-}
-
-/// The X.509-SVID rule on top of RFC 5280: the leaf names exactly one `spiffe://` ID in its URI
-/// SAN (which SPIFFE allows to be critical, so the verifier must know this policy handles it).
-struct SPIFFEPolicy: VerifierPolicy {
-  let verifyingCriticalExtensions: [ASN1ObjectIdentifier] = [.X509ExtensionID.subjectAlternativeName]
-
-  func chainMeetsPolicyRequirements(chain: UnverifiedCertificateChain) async -> PolicyEvaluationResult {
-    SVID.spiffeID(of: chain.leaf) == nil
-      ? .failsToMeetPolicy(reason: "the leaf certificate does not name exactly one spiffe:// ID")
-      : .meetsPolicy
   }
 }

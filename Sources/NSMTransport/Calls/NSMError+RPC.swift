@@ -22,7 +22,7 @@ extension NSMError: RPCErrorConvertible {
 
 /// Runs `operation`, turning errors no element mapped into INTERNAL with their description,
 /// so a client never sees gRPC's bare "unknown error".
-func mappingErrors<T>(_ operation: () async throws -> T) async throws -> T {
+public func mappingErrors<T>(_ operation: () async throws -> T) async throws -> T {
   do {
     return try await operation()
   } catch let error as NSMError {

@@ -1,9 +1,9 @@
 /// The `grpc-timeout` request header (gRPC over HTTP/2: up to 8 digits and a unit), read here
 /// because grpc-swift keeps its own parser internal.
-enum GRPCTimeout {
-  static let key = "grpc-timeout"
+public enum GRPCTimeout {
+  public static let key = "grpc-timeout"
 
-  static func parse(_ text: String) -> Duration? {
+  public static func parse(_ text: String) -> Duration? {
     guard let unit = text.last, text.count >= 2, text.count <= 9 else { return nil }
     let digits = text.dropLast()
     guard digits.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int64(digits) else { return nil }

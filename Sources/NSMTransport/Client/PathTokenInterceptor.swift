@@ -5,7 +5,7 @@ internal import NSMSecurity
 /// workload's token for the registry it talks to (upstream's per-RPC credentials).
 struct PathTokenInterceptor: ClientInterceptor {
   let identity: WorkloadIdentity
-  let peer: PeerPool.PeerBox
+  let peer: PeerIdentityBox
   let maxTokenLifetime: Duration
 
   func intercept<Input: Sendable, Output: Sendable>(

@@ -7,7 +7,7 @@ internal import Synchronization
 /// grpc-swift-2 does not cancel a handler's task in either case (it signals through the RPC
 /// cancellation handle instead), so each watch runs in a task of its own that this type
 /// cancels. A cancelled watch ends cleanly: the client sees status OK after the last event.
-final class ActiveStreams: Sendable {
+public final class ActiveStreams: Sendable {
   private struct State {
     var closed = false
     var nextID = 0
@@ -16,9 +16,11 @@ final class ActiveStreams: Sendable {
 
   private let state = Mutex(State())
 
-  var count: Int { state.withLock { $0.tasks.count } }
+  public init() {}
 
-  func run(_ operation: @escaping @Sendable () async throws -> Void) async throws {
+  public var count: Int { state.withLock { $0.tasks.count } }
+
+  public func run(_ operation: @escaping @Sendable () async throws -> Void) async throws {
     let task = Task { try await operation() }
     let id: Int? = state.withLock { state in
       guard !state.closed else { return nil }
@@ -43,7 +45,7 @@ final class ActiveStreams: Sendable {
   }
 
   /// Ends every open stream and every stream opened from now on.
-  func closeAll() {
+  public func closeAll() {
     let tasks = state.withLock { state in
       state.closed = true
       return Array(state.tasks.values)

@@ -1,14 +1,20 @@
-internal import Logging
+public import Logging
 internal import NSMCore
-internal import ServiceLifecycle
+internal import NSMSecurity
+public import ServiceLifecycle
 
 /// Re-reads the SVID files and the policy file when they change, every second.
-struct SecurityReloader: Service {
+public struct SecurityReloader: Service {
   let security: SecurityConfiguration
   let logger: Logger
   var interval: Duration = .seconds(1)
 
-  func run() async throws {
+  public init(security: SecurityConfiguration, logger: Logger) {
+    self.security = security
+    self.logger = logger
+  }
+
+  public func run() async throws {
     // Ends quietly at shutdown: the sleep is cancelled, the loop stops.
     await cancelWhenGracefulShutdown {
       while (try? await Task.sleep(for: interval)) != nil {

@@ -1,20 +1,6 @@
 internal import Foundation
 public import NSMCore
-public import NSMSecurity
 internal import Synchronization
-
-/// How a registry authenticates and authorizes (docs/security.md). Without an identity it runs
-/// plaintext and checks nothing (`--insecure`).
-public struct SecurityConfiguration: Sendable {
-  /// This registry's SVID and trust bundles; nil for plaintext.
-  public var identity: WorkloadIdentity?
-  /// The domain policy; nil for the default (own trust domain only).
-  public var policy: PolicySource?
-  /// The longest a path token this registry signs lives (`NSM_MAX_TOKEN_LIFETIME`).
-  public var maxTokenLifetime: Duration = .seconds(600)
-
-  public init() {}
-}
 
 /// The domain policy currently in force: the default, or a file re-read when it changes.
 /// A file that stops parsing keeps the last good policy (and logs why).
