@@ -256,6 +256,15 @@ let package = Package(
       swiftSettings: strictSettings
     ),
     .testTarget(
+      name: "NSMTransportTests",
+      dependencies: [
+        "NSMTransport", "NSMRegistry", "NSMStore", "NSMCore", "NSMAPI", "NSMTesting",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
       name: "NSMCLITests",
       dependencies: [
         "NSMCLI", "NSMRegistry", "NSMStore", "NSMTransport", "NSMCore", "NSMAPI", "NSMTesting", "nsm",

@@ -11,6 +11,8 @@ packages=(
   postgresql          # initdb/postgres/psql for the tests' throwaway database
   openssl             # certificates for the tests' TLS database
   procps              # pkill, used to crash the test database
+  golang-go           # builds the grpc-go client the transport tests and benchmarks use
+  golang-google-grpc-dev  # grpc-go, for that client (GOPATH mode, no module downloads)
 )
 
 missing=()

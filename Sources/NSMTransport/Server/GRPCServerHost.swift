@@ -29,7 +29,7 @@ public final class GRPCServerHost: Sendable {
       // A socket file left by a previous run would make the bind fail.
       try? FileManager.default.removeItem(atPath: path)
     }
-    let connections = ConnectionGuard(maxConnections: limits.maxConnections, handshakeTimeout: limits.handshakeTimeout)
+    let connections = ConnectionGuard(limits: limits)
     self.connections = connections
     transport = HTTP2ServerTransport.Posix(
       address: try address.bindAddress(),

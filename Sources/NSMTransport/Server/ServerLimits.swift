@@ -9,7 +9,8 @@ public struct ServerLimits: Sendable, Equatable {
   /// A connection that completes no HTTP/2 handshake (TLS included) within this is closed.
   public var handshakeTimeout: Duration = .seconds(10)
   /// A connection with no call open for this long is closed (the client reconnects when it
-  /// needs to).
+  /// needs to). A client that sends nothing at all for keepaliveTime + 2 × keepaliveTimeout is
+  /// closed whatever its state.
   public var maxIdleTime: Duration = .seconds(300)
   /// The server pings a connection it has heard nothing from for this long ...
   public var keepaliveTime: Duration = .seconds(60)
