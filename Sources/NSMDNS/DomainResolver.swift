@@ -21,6 +21,9 @@ public final class DomainResolver: Sendable {
     public var maxTTL: Duration = .seconds(300)
     /// The longest a negative answer is cached.
     public var maxNegativeTTL: Duration = .seconds(30)
+    /// Answers cached at once. Callers choose the names (`x@any-domain`), so the cache is
+    /// bounded: expired answers go first, then those closest to expiring.
+    public var maxCacheEntries = 4096
 
     public init(servers: [NameServer]) {
       self.servers = servers
@@ -67,15 +70,23 @@ public final class DomainResolver: Sendable {
 
   public let configuration: Configuration
   private let state: Mutex<State>
-  private let clock = ContinuousClock()
+  private let time: any TimeSource
 
-  public init(configuration: Configuration, seed: UInt64 = UInt64.random(in: .min ... .max)) {
+  public init(
+    configuration: Configuration,
+    seed: UInt64 = UInt64.random(in: .min ... .max),
+    time: any TimeSource = SystemTime()
+  ) {
     self.configuration = configuration
+    self.time = time
     state = Mutex(State(generator: SeededGenerator(seed: seed)))
   }
 
   /// Queries sent over the wire so far (tests count them to see the cache work).
   public var queriesSent: Int { state.withLock { $0.queriesSent } }
+
+  /// Answers in the cache now, expired ones not yet evicted included.
+  public var cachedAnswers: Int { state.withLock { $0.cache.count } }
 
   /// The registry endpoints of `domain`, in the order to try them.
   public func registry(of domain: String) async throws(DNSError) -> [Endpoint] {
@@ -183,7 +194,7 @@ public final class DomainResolver: Sendable {
   /// `DNSError` (and is cached as such).
   private func lookup(_ name: String, _ type: QueryType, domain: String) async throws(DNSError) -> DNSAnswer {
     let key = CacheKey(name: name, type: type)
-    let now = clock.now
+    let now = time.now
     let task = state.withLock { state -> Task<Result<DNSAnswer, QueryFailure>, Never> in
       if let entry = state.cache[key], entry.expires > now {
         return Task { .success(entry.answer) }
@@ -241,13 +252,26 @@ public final class DomainResolver: Sendable {
     default:
       cacheFor = nil  // failures are not cached: the next lookup asks again
     }
-    let now = clock.now
+    let now = time.now
+    let capacity = configuration.maxCacheEntries
     state.withLock { state in
       state.inFlight[key] = nil
       if let cacheFor, cacheFor > .zero, case .success(let answer) = result {
         state.cache[key] = CacheEntry(answer: answer, expires: now + cacheFor)
+        if state.cache.count > capacity { Self.evict(from: &state.cache, now: now, capacity: capacity) }
       }
     }
     return result
+  }
+
+  /// Makes room: every expired answer goes, then the ones closest to expiring, down to 90% of
+  /// the capacity so eviction stays rare.
+  private static func evict(from cache: inout [CacheKey: CacheEntry], now: ContinuousClock.Instant, capacity: Int) {
+    cache = cache.filter { $0.value.expires > now }
+    let target = max(1, capacity * 9 / 10)
+    guard cache.count > target else { return }
+    for (key, _) in cache.sorted(by: { $0.value.expires < $1.value.expires }).prefix(cache.count - target) {
+      cache[key] = nil
+    }
   }
 }

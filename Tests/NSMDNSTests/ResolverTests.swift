@@ -53,10 +53,15 @@ struct ResolverTests {
     nsd.stop()
   }
 
-  static func resolver(_ nsd: TestNSD, seed: UInt64 = 1, timeout: Duration = .seconds(2)) -> DomainResolver {
+  static func resolver(
+    _ nsd: TestNSD,
+    seed: UInt64 = 1,
+    timeout: Duration = .seconds(2),
+    time: any TimeSource = SystemTime()
+  ) -> DomainResolver {
     var configuration = DomainResolver.Configuration(servers: [nsd.server])
     configuration.timeout = timeout
-    return DomainResolver(configuration: configuration, seed: seed)
+    return DomainResolver(configuration: configuration, seed: seed, time: time)
   }
 
   static func expectDNSError(
@@ -157,18 +162,15 @@ struct ResolverTests {
 
   @Test func answersAreCachedForTheirTTL() async throws {
     try await Self.withNSD { nsd in
-      let resolver = Self.resolver(nsd)
-      let clock = ContinuousClock()
-      let start = clock.now
+      let time = ManualTime()
+      let resolver = Self.resolver(nsd, time: time)
       _ = try await resolver.registry(of: "short.t.nsm.test")
       let afterFirst = resolver.queriesSent
       #expect(afterFirst >= 1)
+      time.advance(by: .milliseconds(900))
       _ = try await resolver.registry(of: "short.t.nsm.test")
-      // Only meaningful while the answers are still within their TTL (see below).
-      if clock.now - start < .milliseconds(700) {
-        #expect(resolver.queriesSent == afterFirst, "served from the cache")
-      }
-      try await Task.sleep(for: .milliseconds(1300))
+      #expect(resolver.queriesSent == afterFirst, "served from the cache within the 1 s TTL")
+      time.advance(by: .milliseconds(200))
       _ = try await resolver.registry(of: "short.t.nsm.test")
       #expect(resolver.queriesSent > afterFirst, "the TTL ran out: asked again")
     }
@@ -176,20 +178,34 @@ struct ResolverTests {
 
   @Test func negativeAnswersAreCachedForTheSOAMinimum() async throws {
     try await Self.withNSD { nsd in
-      let resolver = Self.resolver(nsd)
-      let clock = ContinuousClock()
-      let start = clock.now
+      let time = ManualTime()
+      let resolver = Self.resolver(nsd, time: time)
       _ = try? await resolver.registry(of: "nothing.t.nsm.test")
       let afterFirst = resolver.queriesSent
+      time.advance(by: .milliseconds(1900))
       _ = try? await resolver.registry(of: "nothing.t.nsm.test")
-      // Only meaningful when both lookups fit in the 2 s the answers are cached for; on a
-      // machine loaded by the parallel suite the first answers may age out in between.
-      if clock.now - start < .milliseconds(1500) {
-        #expect(resolver.queriesSent == afterFirst, "NXDOMAIN served from the cache")
-      }
-      try await Task.sleep(for: .milliseconds(2300))
+      #expect(resolver.queriesSent == afterFirst, "NXDOMAIN served from the cache")
+      time.advance(by: .milliseconds(200))
       _ = try? await resolver.registry(of: "nothing.t.nsm.test")
       #expect(resolver.queriesSent > afterFirst, "the SOA minimum (2 s) ran out")
+    }
+  }
+
+  /// Callers choose the names: a flood of distinct ones (each NXDOMAIN, cached for the SOA
+  /// minimum) cannot grow the cache past its bound.
+  @Test func theCacheIsBoundedWhateverNamesAreAskedFor() async throws {
+    try await Self.withNSD { nsd in
+      var configuration = DomainResolver.Configuration(servers: [nsd.server])
+      configuration.maxCacheEntries = 40
+      let resolver = DomainResolver(configuration: configuration, seed: 1)
+      for index in 0..<150 {
+        _ = try? await resolver.registry(of: "random-\(index).t.nsm.test")
+        #expect(resolver.cachedAnswers <= 40)
+      }
+      // Still a cache: a recent answer is served from it.
+      let before = resolver.queriesSent
+      _ = try? await resolver.registry(of: "random-149.t.nsm.test")
+      #expect(resolver.queriesSent == before)
     }
   }
 

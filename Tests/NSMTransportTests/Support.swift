@@ -4,6 +4,7 @@ import NSMCore
 import NSMRegistry
 import NSMStore
 import NSMTesting
+import NSMTransport
 import SwiftProtobuf
 import Testing
 
@@ -39,6 +40,10 @@ func expectStatus(
     return ""
   } catch let error as RPCError {
     #expect(error.code == code, "message: \(error.message)", sourceLocation: sourceLocation)
+    return error.message
+  } catch let error as NSMError {
+    // What a server would send: the same code.
+    #expect(error.rpcErrorCode == code, "message: \(error.message)", sourceLocation: sourceLocation)
     return error.message
   } catch {
     Issue.record("expected RPCError \(code), got \(error)", sourceLocation: sourceLocation)

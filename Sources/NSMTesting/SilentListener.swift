@@ -1,12 +1,12 @@
-import Foundation
+internal import Foundation
 
 /// A TCP port on loopback that accepts connections (the kernel completes the handshake) and
 /// never says a word: a peer that hangs.
-final class SilentListener: Sendable {
-  let port: Int
+public final class SilentListener: Sendable {
+  public let port: Int
   private let descriptor: Int32
 
-  init() throws {
+  public init() throws {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
