@@ -27,6 +27,8 @@ public final class ChangeFeed: Service, Sendable {
   private struct State {
     var lastSeq: Int64 = 0
     var started = false
+    /// Whether the LISTEN connection is up.
+    var listening = false
     /// The latest changes, so a watch whose snapshot is a little older than the feed can be
     /// brought up to date without a new snapshot.
     var recent = Deque<Change>()
@@ -62,6 +64,9 @@ public final class ChangeFeed: Service, Sendable {
 
   /// Whether the feed knows where the change log stands (watches wait for it).
   var isStarted: Bool { state.withLock { $0.started } }
+
+  /// Whether it holds its LISTEN connection now (else it polls once a second).
+  public var isListening: Bool { state.withLock { $0.listening } }
 
   public var watcherCount: Int {
     state.withLock { $0.watchers.values.reduce(0) { $0 + $1.count } }
@@ -129,6 +134,8 @@ public final class ChangeFeed: Service, Sendable {
       do {
         try await client.withConnection { connection in
           try await connection.listen(on: Self.channel) { notifications in
+            self.state.withLock { $0.listening = true }
+            defer { self.state.withLock { $0.listening = false } }
             delay = .milliseconds(100)
             // Connected again: read whatever was missed while away.
             self.wake.yield()

@@ -52,18 +52,23 @@ public struct SVID: Sendable {
       self.directory = directory
     }
 
-    /// The files as they are now (a directory listed again).
-    public var current: Files {
+    /// The files as they are now (a directory listed again); throws when it cannot be listed.
+    public func current() throws(NSMError) -> Files {
       guard let directory else { return self }
-      var files = Files.directory(directory)
+      var files = try Files.directory(directory)
       files.certificate = certificate
       files.key = key
       return files
     }
 
-    /// The spire-agent layout in `directory`.
-    public static func directory(_ directory: String) -> Files {
-      let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    /// The spire-agent layout in `directory`; throws, saying why, when it cannot be listed.
+    public static func directory(_ directory: String) throws(NSMError) -> Files {
+      let names: [String]
+      do {
+        names = try FileManager.default.contentsOfDirectory(atPath: directory)
+      } catch {
+        throw .invalidArgument("cannot list the SVID folder \(directory): \(Self.reason(error))")
+      }
       // bundle.0.pem first: the own trust domain's.
       let bundles = names.filter {
         ($0.hasPrefix("bundle") || $0.hasPrefix("federated_bundle")) && $0.hasSuffix(".pem")
@@ -76,6 +81,10 @@ public struct SVID: Sendable {
       )
     }
 
+    static func reason(_ error: any Error) -> String {
+      (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
+    }
+
     /// The newest modification time among the files, to notice rotation.
     public var stamp: [Date?] {
       ([certificate, key] + bundles).map {
@@ -86,7 +95,7 @@ public struct SVID: Sendable {
 
   public static func load(_ files: Files) throws(NSMError) -> SVID {
     let chain = try certificates(in: files.certificate)
-    guard let keyText = read(files.key) else { throw .invalidArgument("cannot read the SVID key \(files.key)") }
+    let keyText = try read(files.key, what: "the SVID key")
     let key: P256.Signing.PrivateKey
     do {
       key = try P256.Signing.PrivateKey(pemRepresentation: keyText)
@@ -117,7 +126,7 @@ public struct SVID: Sendable {
 
   /// The certificates of a PEM file, in order.
   public static func certificates(in path: String) throws(NSMError) -> [Certificate] {
-    guard let text = read(path) else { throw .invalidArgument("cannot read \(path)") }
+    let text = try read(path, what: "the certificate file")
     do {
       let end = "-----END CERTIFICATE-----"
       let blocks = text.components(separatedBy: end).dropLast().map { $0 + end }
@@ -142,7 +151,12 @@ public struct SVID: Sendable {
     return try? SPIFFEID(parsing: uris[0])
   }
 
-  private static func read(_ path: String) -> String? {
-    FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
+  /// The file's text; throws saying why it cannot be read (missing, not permitted, a folder).
+  private static func read(_ path: String, what: String) throws(NSMError) -> String {
+    do {
+      return String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+    } catch {
+      throw .invalidArgument("cannot read \(what) \(path): \(Files.reason(error))")
+    }
   }
 }

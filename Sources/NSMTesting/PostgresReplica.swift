@@ -61,12 +61,8 @@ public func withPostgresRegistry<Result: Sendable>(
   return try await withThrowingTaskGroup(of: Void.self) { tasks in
     tasks.addTask { try await group.run() }
     do {
-      var address: ServiceAddress?
-      for _ in 0..<500 where address == nil {
-        address = try? await server.listeningAddress
-        if address == nil { try await Task.sleep(for: .milliseconds(10)) }
-      }
-      guard let address else { throw NSMError.unavailable("the registry did not start listening") }
+      // The transport's own readiness: returns once the port is bound.
+      let address = try await server.listeningAddress
       let result = try await body(address)
       await group.triggerGracefulShutdown()
       try await tasks.waitForAll()

@@ -108,12 +108,23 @@ public final class TestPostgres: Sendable {
   }
 
   /// Creates an empty database and returns its URL (`sslmode=disable` unless the base URL says
-  /// otherwise).
-  public func makeDatabase() async throws -> String {
+  /// otherwise). With `icuLocale` its default collation is that ICU locale's (`en-US` sorts
+  /// `a` before `B`, unlike byte order).
+  public func makeDatabase(icuLocale: String? = nil) async throws -> String {
     let name = "nsm_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
-    let (status, output) = try await runProgram("/usr/bin/psql", [adminURL, "-q", "-c", "CREATE DATABASE \(name)"])
-    guard status == 0 else { throw TestPostgresError("CREATE DATABASE failed: \(output)") }
+    var statement = "CREATE DATABASE \(name)"
+    if let icuLocale {
+      statement +=
+        " TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C.UTF-8' LOCALE_PROVIDER icu ICU_LOCALE '\(icuLocale)'"
+    }
+    try await execute(statement, database: adminURL)
     return "\(databaseURL(name))"
+  }
+
+  /// Runs `sql` with psql on the database at `url` (a test reaching past the store).
+  public func execute(_ sql: String, database url: String) async throws {
+    let (status, output) = try await runProgram("/usr/bin/psql", [url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+    guard status == 0 else { throw TestPostgresError("psql failed: \(output)") }
   }
 
   private var adminURL: String { databaseURL("postgres") }

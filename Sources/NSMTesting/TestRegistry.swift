@@ -58,7 +58,8 @@ public struct TestRegistry: Sendable {
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
       tasks.addTask { try await group.run() }
       do {
-        let address = try await waitForAddress(server)
+        // The transport's own readiness: returns once the port is bound.
+        let address = try await server.listeningAddress
         let result = try await body(TestRegistry(server: server, address: address, group: group))
         await group.triggerGracefulShutdown()
         try await tasks.waitForAll()
@@ -69,18 +70,5 @@ public struct TestRegistry: Sendable {
         throw error
       }
     }
-  }
-
-  private static func waitForAddress(_ server: Server) async throws -> ServiceAddress {
-    var lastError: (any Error)?
-    for _ in 0..<200 {
-      do {
-        return try await server.listeningAddress
-      } catch {
-        lastError = error
-        try await Task.sleep(for: .milliseconds(10))
-      }
-    }
-    throw lastError ?? NSMError(.unavailable, "registry did not start listening")
   }
 }

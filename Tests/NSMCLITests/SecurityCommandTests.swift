@@ -75,6 +75,21 @@ struct SecurityCommandTests {
     #expect(missing.stderr.contains("NSM_TLS_"), "\(missing.stderr)")
   }
 
+  /// SVID files that cannot be read say why (they used to load as empty and fail later with
+  /// "no trust bundle").
+  @Test func unreadableSVIDFilesSayWhy() async throws {
+    let missing = try await NSMProcess.run(["registry", "--tls-dir", "/nonexistent"])
+    #expect(missing.stderr.contains("cannot list the SVID folder /nonexistent"), "\(missing.stderr)")
+    let folder = temporaryFolder()
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    _ = try await NSMProcess.run(["cert", "--out", folder, "--svid", "spiffe://nsm.a/registry"])
+    try FileManager.default.removeItem(atPath: "\(folder)/nsm.a/registry/svid.0.key")
+    let keyless = try await NSMProcess.run(["registry", "--tls-dir", "\(folder)/nsm.a/registry"])
+    #expect(keyless.status != 0)
+    #expect(keyless.stderr.contains("cannot read the SVID key"), "\(keyless.stderr)")
+  }
+
   @Test func policyCheckExplainsDecisions() async throws {
     let folder = temporaryFolder()
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

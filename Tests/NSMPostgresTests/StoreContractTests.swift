@@ -158,3 +158,49 @@ struct StoreContractTests {
     }
   }
 }
+
+/// The registrant check runs atomically with the write: of two first registrations of one name
+/// by different identities, exactly one passes.
+@Suite("Store contract: registrant", .timeLimit(.minutes(2)))
+struct RegistrantRaceTests {
+  /// Admits a write by `identity` when the name is unregistered or already its own.
+  static func admit(_ identity: String) -> RegistrantCheck {
+    { registrant in
+      if let registrant, registrant != identity {
+        throw NSMError(.permissionDenied, "'\(registrant)' registered it")
+      }
+    }
+  }
+
+  @Test(arguments: StoreKind.allCases)
+  func simultaneousFirstRegistrationsByTwoIdentitiesAdmitOne(_ kind: StoreKind) async throws {
+    try await withStores(kind) { _, endpoints in
+      for round in 0..<20 {
+        let name = "nse-\(round)"
+        let outcomes = try await withThrowingTaskGroup(of: String?.self) { group in
+          for identity in ["spiffe://a/one", "spiffe://a/two"] {
+            group.addTask {
+              var record = Fixtures.endpoint(name)
+              record.pathIds = [identity]
+              do {
+                _ = try await endpoints.register(record, admit: Self.admit(identity))
+                return identity
+              } catch let error as NSMError where error.code == .permissionDenied {
+                return nil
+              }
+            }
+          }
+          return try await group.reduce(into: [String]()) { if let winner = $1 { $0.append(winner) } }
+        }
+        #expect(outcomes.count == 1, "round \(round): \(outcomes)")
+        #expect(try await endpoints.registrant(of: name) == outcomes.first)
+        // The loser cannot remove it either.
+        let loser = outcomes.first == "spiffe://a/one" ? "spiffe://a/two" : "spiffe://a/one"
+        await #expect(throws: NSMError.self) {
+          _ = try await endpoints.unregister(name: name, admit: Self.admit(loser))
+        }
+        #expect(try await endpoints.registrant(of: name) == outcomes.first)
+      }
+    }
+  }
+}

@@ -49,6 +49,32 @@ struct MTLSTests {
     }
   }
 
+  /// A lease lives no longer than the tokens that made it (upstream's expire element): with
+  /// 30 s tokens, a 10 min expire period and a request for an hour, it ends within 30 s.
+  @Test func aLeaseIsCappedByThePathsTokenExpiry() async throws {
+    let pki = try TestPKI(trustDomains: ["nsm.a"])
+    try await withSecureRegistry(pki) {
+      $0.security.maxTokenLifetime = .seconds(30)
+      $0.expirePeriod = .seconds(600)
+    } _: { registry in
+      let nse = try pki.identity("spiffe://nsm.a/ns/default/pod/nse-1")
+      let before = Date()
+      let stored = try await RegistryClient.with(
+        address: registry.address,
+        identity: nse,
+        maxTokenLifetime: .seconds(20)
+      ) {
+        try await $0.register(Fixtures.endpoint("nse-1", expiresIn: 3600))
+      }
+      let after = Date()
+      let expiry = stored.expirationTime.date
+      // The workload's own token (20 s, whole seconds) is the earliest: not the expire period's
+      // 10 min, nor the hour asked for.
+      #expect(expiry <= after.addingTimeInterval(21), "\(expiry)")
+      #expect(expiry >= before.addingTimeInterval(19), "\(expiry)")
+    }
+  }
+
   @Test func withoutAClientCertificateTheTLSHandshakeFails() async throws {
     let pki = try TestPKI(trustDomains: ["nsm.a"])
     try await withSecureRegistry(pki) { registry in

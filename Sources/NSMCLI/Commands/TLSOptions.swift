@@ -42,7 +42,12 @@ struct TLSOptions: ParsableArguments {
       bundles = env.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
     }
     if let dir {
-      var files = SVID.Files.directory(dir)
+      var files: SVID.Files
+      do {
+        files = try SVID.Files.directory(dir)
+      } catch {
+        throw ValidationError("--tls-dir / NSM_TLS_DIR: \(error.message)")
+      }
       if let cert { files.certificate = cert }
       if let key { files.key = key }
       if !bundles.isEmpty { files.bundles = bundles }

@@ -20,7 +20,8 @@ public final class WorkloadIdentity: Sendable {
   public init(files: SVID.Files, logger: Logger) throws(NSMError) {
     self.files = files
     self.logger = logger
-    state = Mutex((try SVID.load(files.current), files.current.stamp))
+    let current = try files.current()
+    state = Mutex((try SVID.load(current), current.stamp))
   }
 
   private let reloadHandlers = Mutex<[@Sendable () -> Void]>([])
@@ -38,10 +39,10 @@ public final class WorkloadIdentity: Sendable {
   /// half written (a rotation in progress), to try again on the next poll.
   @discardableResult
   public func reloadIfChanged() -> Bool {
-    let files = self.files.current
-    let stamp = files.stamp
-    guard state.withLock({ $0.stamp != stamp }) else { return false }
     do {
+      let files = try self.files.current()
+      let stamp = files.stamp
+      guard state.withLock({ $0.stamp != stamp }) else { return false }
       let svid = try SVID.load(files)
       state.withLock { $0 = (svid, stamp) }
       logger.info(
