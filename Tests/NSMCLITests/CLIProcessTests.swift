@@ -247,3 +247,41 @@ struct CLIProcessTests {
     }
   }
 }
+
+/// The transport limits every server command takes.
+@Suite("CLI: server limits")
+struct ServerLimitFlagTests {
+  @Test func limitFlagsThatCannotWorkAreRefusedBeforeStarting() async throws {
+    for (arguments, message) in [
+      (["--max-streams", "0"], "--max-streams / NSM_MAX_STREAMS"),
+      (["--max-connections", "many"], "--max-connections / NSM_MAX_CONNECTIONS"),
+      (["--handshake-timeout", "0s"], "--handshake-timeout / NSM_HANDSHAKE_TIMEOUT"),
+      (["--max-connection-idle", "soon"], "--max-connection-idle / NSM_MAX_CONNECTION_IDLE"),
+      (["--max-request-bytes", "100"], "--max-request-bytes / NSM_MAX_REQUEST_BYTES"),
+      (["--dns-cache-size", "0"], "--dns-cache-size / NSM_DNS_CACHE_SIZE"),
+    ] {
+      let result = try await NSMProcess.run(["registry", "--insecure"] + arguments)
+      #expect(result.status != 0, "\(arguments)")
+      #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
+    }
+  }
+
+  /// A registry started with `--max-connections 2` closes the third connection at once.
+  @Test func theConnectionCapComesFromItsFlag() async throws {
+    let registry = try NSMProcess.Running([
+      "registry", "--insecure", "--listen", "tcp://127.0.0.1:0", "--log-level", "info", "--max-connections", "2",
+      "--handshake-timeout", "1m",
+    ])
+    let address = try await registry.registryAddress()
+    guard case .tcp(_, let port) = address else { throw NSMError(.internal, "not tcp") }
+    do {
+      let held = try (0..<2).map { _ in try RawConnection(port: port) }
+      let third = try RawConnection(port: port)
+      #expect(await third.closedByServer(within: .seconds(20)))
+      #expect(await held[1].closedByServer(within: .milliseconds(300)) == false)
+    }
+    // The held connections are closed (out of scope): the registry has nothing to wait for.
+    registry.signal(SIGTERM)
+    #expect(await registry.waitForExit() == 0)
+  }
+}

@@ -20,6 +20,9 @@ struct DNSOptions: ParsableArguments {
   )
   var dnsServers: [String] = []
 
+  @Option(help: "DNS answers cached at once (env NSM_DNS_CACHE_SIZE; default 4096).")
+  var dnsCacheSize: String?
+
   func resolverConfiguration() throws -> DomainResolver.Configuration {
     guard let configuration = try optionalResolverConfiguration() else {
       throw ValidationError("no name server: /etc/resolv.conf lists none; give --dns-server IP[:PORT]")
@@ -40,7 +43,16 @@ struct DNSOptions: ParsableArguments {
         try parseSetting(text, flag: "dns-server", env: "NSM_DNS_SERVERS") { try NameServer(parsing: $0) }
       }
     guard !servers.isEmpty else { return nil }
-    return DomainResolver.Configuration(servers: servers)
+    var configuration = DomainResolver.Configuration(servers: servers)
+    if let text = setting(dnsCacheSize, env: "NSM_DNS_CACHE_SIZE") {
+      configuration.maxCacheEntries = try parseSetting(text, flag: "dns-cache-size", env: "NSM_DNS_CACHE_SIZE") {
+        guard DomainName.isDecimal($0), let size = Int($0), (1...1_000_000).contains(size) else {
+          throw NSMError.invalidArgument("'\($0)' is not a number from 1 to 1000000")
+        }
+        return size
+      }
+    }
+    return configuration
   }
 }
 

@@ -87,6 +87,8 @@ struct RegistryServeCommand: AsyncParsableCommand {
 
   @OptionGroup(title: "Identity") var tls: TLSOptions
 
+  @OptionGroup(title: "Limits") var limits: ServerLimitOptions
+
   @Option(
     help:
       "A domain policy file (YAML), re-read when it changes (env NSM_POLICY_FILE; default: only the own trust domain)."
@@ -125,6 +127,7 @@ struct RegistryServeCommand: AsyncParsableCommand {
       configuration.watchBufferSize = size
     }
     try federation.apply(to: &configuration)
+    try limits.apply(to: &configuration.limits)
     let served = configuration.served
     try parseSetting(configuration.domain, flag: "floating-domain", env: "NSM_FLOATING_DOMAINS") { _ in
       try served.validate()
