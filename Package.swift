@@ -42,6 +42,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.0"),
     .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
     .package(url: "https://github.com/apple/swift-asn1.git", from: "1.3.0"),
+    .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
   ],
   targets: [
     // Generated (scripts/generate.sh): the messages, and the gRPC stubs in a module of their own
@@ -83,6 +84,7 @@ let package = Package(
       name: "NSMSecurity",
       dependencies: [
         "NSMCore",
+        .product(name: "JWTKit", package: "jwt-kit"),
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "X509", package: "swift-certificates"),
         .product(name: "Yams", package: "Yams"),

@@ -33,7 +33,7 @@ public enum PathPolicies {
 
   /// Checks the path of an incoming call; returns its decoded tokens.
   @discardableResult
-  public static func checkIncoming(_ facts: ServerFacts) throws(PolicyDenial) -> [PathToken] {
+  public static func checkIncoming(_ facts: ServerFacts) async throws(PolicyDenial) -> [PathToken] {
     let caller = facts.peerID?.description ?? ""
     guard !facts.tokens.isEmpty else {
       throw PolicyDenial(rule: tokensValid, identity: caller, reason: "the call carries no path token")
@@ -76,7 +76,8 @@ public enum PathPolicies {
     guard let peerKey = facts.peerKey, let peerID = facts.peerID else {
       throw PolicyDenial(rule: prevTokenSigned, identity: caller, reason: "the caller presented no certificate")
     }
-    if last.claims.sub != peerID.description || !last.isSigned(by: peerKey) {
+    let signed = await last.isSigned(by: peerKey)
+    if last.claims.sub != peerID.description || !signed {
       throw PolicyDenial(
         rule: prevTokenSigned,
         identity: peerID.description,
@@ -109,12 +110,14 @@ public enum PathPolicies {
     ownIndex: Int,
     serverID: SPIFFEID?,
     serverKey: P256.Signing.PublicKey?
-  ) throws(PolicyDenial) {
+  ) async throws(PolicyDenial) {
     let server = serverID?.description ?? ""
     guard ownIndex + 1 < tokens.count, let token = try? PathToken(decoding: tokens[ownIndex + 1]) else {
       throw PolicyDenial(rule: nextTokenSigned, identity: server, reason: "the response carries no token of the server")
     }
-    guard let serverKey, token.claims.sub == server, token.isSigned(by: serverKey) else {
+    var signed = false
+    if let serverKey { signed = await token.isSigned(by: serverKey) }
+    guard token.claims.sub == server, signed else {
       throw PolicyDenial(
         rule: nextTokenSigned,
         identity: server,

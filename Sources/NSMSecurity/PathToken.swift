@@ -1,10 +1,15 @@
 public import Crypto
 public import Foundation
+internal import JWTKit
 public import NSMCore
+internal import Synchronization
 
 /// A path token as upstream NSM makes them (reference §4.2): a JWT signed with ES256 by the
 /// workload's own X.509-SVID key, `sub` its SPIFFE ID, `aud` the peer's, `exp` the earliest of
 /// now + the longest token lifetime and both certificates' expiry. Not a SPIRE JWT-SVID.
+///
+/// Encoding, parsing and signatures are jwt-kit's (vapor/jwt-kit); this type only adds NSM's
+/// claims and the keys of the SVIDs involved.
 public struct PathToken: Sendable, Equatable {
   public struct Claims: Sendable, Equatable, Codable {
     public var sub: String
@@ -27,7 +32,8 @@ public struct PathToken: Sendable, Equatable {
       } else {
         aud = try container.decodeIfPresent([String].self, forKey: .aud) ?? []
       }
-      exp = try container.decodeIfPresent(Int64.self, forKey: .exp) ?? 0
+      // A NumericDate may carry a fraction; NSM's are whole seconds.
+      exp = Int64(try container.decodeIfPresent(Double.self, forKey: .exp) ?? 0)
     }
 
     public var expires: Date { Date(timeIntervalSince1970: TimeInterval(exp)) }
@@ -36,63 +42,89 @@ public struct PathToken: Sendable, Equatable {
   /// The compact serialization, `header.claims.signature`.
   public let text: String
   public let claims: Claims
-  private let signingInput: String
-  private let signature: Data
 
   /// Decodes `text`; throws INVALID_ARGUMENT unless it is a well-formed ES256 JWT. The signature
   /// is not checked here (see ``isSigned(by:)``), as upstream's `tokens_valid`.
   public init(decoding text: String) throws(NSMError) {
-    let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-    guard parts.count == 3,
-      let headerData = Self.base64URLDecode(parts[0]),
-      let claimsData = Self.base64URLDecode(parts[1]),
-      let signature = Self.base64URLDecode(parts[2])
-    else {
-      throw .invalidArgument("not a JWT (three base64url parts)")
-    }
-    guard let header = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any],
-      header["alg"] as? String == "ES256"
-    else {
-      throw .invalidArgument("not an ES256 JWT")
-    }
+    let parsed: (header: JWTHeader, payload: Payload, signature: Data)
     do {
-      claims = try JSONDecoder().decode(Claims.self, from: claimsData)
+      parsed = try DefaultJWTParser().parse(Array(text.utf8), as: Payload.self)
     } catch {
-      throw .invalidArgument("the JWT claims are not valid JSON")
+      throw .invalidArgument("not a JWT (three base64url parts with a JSON header and claims)")
     }
+    guard parsed.header.alg == "ES256" else { throw .invalidArgument("not an ES256 JWT") }
     self.text = text
-    self.signingInput = "\(parts[0]).\(parts[1])"
-    self.signature = signature
+    self.claims = parsed.payload.claims
+  }
+
+  private init(text: String, claims: Claims) {
+    self.text = text
+    self.claims = claims
   }
 
   /// Signs `claims` with `key`.
-  public static func sign(_ claims: Claims, with key: P256.Signing.PrivateKey) throws -> PathToken {
-    let header = base64URLEncode(Data(#"{"alg":"ES256","typ":"JWT"}"#.utf8))
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = .sortedKeys
-    let body = base64URLEncode(try encoder.encode(claims))
-    let input = "\(header).\(body)"
-    let signature = try key.signature(for: Data(input.utf8)).rawRepresentation
-    return try PathToken(decoding: "\(input).\(base64URLEncode(signature))")
+  public static func sign(_ claims: Claims, with key: P256.Signing.PrivateKey) async throws -> PathToken {
+    let keys = try await KeyCache.signing.collection(for: key.publicKey) {
+      await JWTKeyCollection().add(ecdsa: try ES256PrivateKey(backing: key))
+    }
+    return PathToken(text: try await keys.sign(Payload(claims: claims)), claims: claims)
   }
 
   /// Whether the signature verifies with `key` (the signer's certificate key).
-  public func isSigned(by key: P256.Signing.PublicKey) -> Bool {
-    guard let signature = try? P256.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
-    return key.isValidSignature(signature, for: Data(signingInput.utf8))
-  }
-
-  static func base64URLEncode(_ data: Data) -> String {
-    data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-      .replacingOccurrences(of: "=", with: "")
-  }
-
-  static func base64URLDecode(_ text: Substring) -> Data? {
-    guard text.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) || text.isEmpty else {
-      return nil
+  public func isSigned(by key: P256.Signing.PublicKey) async -> Bool {
+    do {
+      let keys = try await KeyCache.verifying.collection(for: key) {
+        await JWTKeyCollection().add(ecdsa: try ES256PublicKey(backing: key))
+      }
+      _ = try await keys.verify(text, as: Payload.self)
+      return true
+    } catch {
+      return false
     }
-    var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-    while base64.count % 4 != 0 { base64 += "=" }
-    return Data(base64Encoded: base64)
+  }
+}
+
+/// The claims as jwt-kit reads and writes them. Expiry is not checked here: `tokens_expired`
+/// checks it, with the registry's clock and its own rule name.
+private struct Payload: JWTPayload {
+  var claims: PathToken.Claims
+
+  init(claims: PathToken.Claims) {
+    self.claims = claims
+  }
+
+  init(from decoder: any Decoder) throws {
+    claims = try PathToken.Claims(from: decoder)
+  }
+
+  func encode(to encoder: any Encoder) throws {
+    try claims.encode(to: encoder)
+  }
+
+  func verify(using algorithm: some JWTAlgorithm) async throws {}
+}
+
+/// jwt-kit keeps keys in a collection (an actor); making one per token would double the cost of
+/// a signature, so the collections of the few keys in use are kept, a bounded number of them.
+private final class KeyCache: Sendable {
+  static let signing = KeyCache()
+  static let verifying = KeyCache()
+  static let capacity = 256
+
+  private let collections = Mutex<[Data: JWTKeyCollection]>([:])
+
+  func collection(
+    for key: P256.Signing.PublicKey,
+    make: () async throws -> JWTKeyCollection
+  ) async throws -> JWTKeyCollection {
+    let id = key.rawRepresentation
+    if let known = collections.withLock({ $0[id] }) { return known }
+    let made = try await make()
+    collections.withLock { collections in
+      // Rotated SVIDs and passing peers: beyond the capacity, start over.
+      if collections.count >= Self.capacity { collections = [:] }
+      collections[id] = made
+    }
+    return made
   }
 }

@@ -37,8 +37,8 @@ struct AttackTests {
     }
   }
 
-  func token(_ sub: String, aud: String, key: P256.Signing.PrivateKey) throws -> String {
-    try PathToken.sign(
+  func token(_ sub: String, aud: String, key: P256.Signing.PrivateKey) async throws -> String {
+    try await PathToken.sign(
       .init(sub: sub, aud: [aud], exp: Int64(Date().addingTimeInterval(600).timeIntervalSince1970)),
       with: key
     ).text
@@ -55,8 +55,8 @@ struct AttackTests {
         try await $0.register(Fixtures.endpoint("nse-1", expiresIn: 3600))
       }
       let forged = [
-        try token("spiffe://nsm.a/owner", aud: "spiffe://nsm.a/attacker", key: P256.Signing.PrivateKey()),
-        try token("spiffe://nsm.a/attacker", aud: Self.registryID, key: attacker.svid.key),
+        try await token("spiffe://nsm.a/owner", aud: "spiffe://nsm.a/attacker", key: P256.Signing.PrivateKey()),
+        try await token("spiffe://nsm.a/attacker", aud: Self.registryID, key: attacker.svid.key),
       ]
       let metadata: Metadata = [RegistryPath.metadataKey: .string(RegistryPath(index: 1, tokens: forged).json)]
       let denied = await rpcError {

@@ -116,24 +116,29 @@ struct MTLSTests {
       let nse = try pki.identity("spiffe://nsm.a/nse", federated: ["nsm.b"])
       let me = nse.id.description
       let otherKey = P256.Signing.PrivateKey()
-      func token(_ sub: String, aud: [String], key: P256.Signing.PrivateKey, expiresIn: TimeInterval = 600) throws
+      func token(_ sub: String, aud: [String], key: P256.Signing.PrivateKey, expiresIn: TimeInterval = 600) async throws
         -> String
       {
-        try PathToken.sign(
+        try await PathToken.sign(
           .init(sub: sub, aud: aud, exp: Int64(Date().addingTimeInterval(expiresIn).timeIntervalSince1970)),
           with: key
         ).text
       }
       let cases: [(String, [String], Int)] = [
         (PathPolicies.tokensValid, ["garbage"], 0),
-        (PathPolicies.tokensExpired, [try token(me, aud: [Self.registryID], key: nse.svid.key, expiresIn: -5)], 0),
-        (PathPolicies.prevTokenSigned, [try token(me, aud: [Self.registryID], key: otherKey)], 0),
-        (PathPolicies.tokensChained, [try token(me, aud: ["spiffe://nsm.a/another-registry"], key: nse.svid.key)], 0),
+        (
+          PathPolicies.tokensExpired, [try await token(me, aud: [Self.registryID], key: nse.svid.key, expiresIn: -5)], 0
+        ),
+        (PathPolicies.prevTokenSigned, [try await token(me, aud: [Self.registryID], key: otherKey)], 0),
+        (
+          PathPolicies.tokensChained,
+          [try await token(me, aud: ["spiffe://nsm.a/another-registry"], key: nse.svid.key)], 0
+        ),
         (
           PathPolicies.tokensChained,
           [
-            try token("spiffe://nsm.a/somebody", aud: ["spiffe://nsm.a/not-me"], key: otherKey),
-            try token(me, aud: [Self.registryID], key: nse.svid.key),
+            try await token("spiffe://nsm.a/somebody", aud: ["spiffe://nsm.a/not-me"], key: otherKey),
+            try await token(me, aud: [Self.registryID], key: nse.svid.key),
           ], 1
         ),
       ]

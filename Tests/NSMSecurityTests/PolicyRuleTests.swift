@@ -14,9 +14,10 @@ struct PolicyRuleTests {
   let registry = try! SPIFFEID(parsing: "spiffe://nsm.c/registry")
   let now = Date()
 
-  func token(_ sub: String, aud: [String], key: P256.Signing.PrivateKey, expiresIn: TimeInterval = 600) throws -> String
+  func token(_ sub: String, aud: [String], key: P256.Signing.PrivateKey, expiresIn: TimeInterval = 600) async throws
+    -> String
   {
-    try PathToken.sign(
+    try await PathToken.sign(
       .init(sub: sub, aud: aud, exp: Int64(now.addingTimeInterval(expiresIn).timeIntervalSince1970)),
       with: key
     ).text
@@ -32,76 +33,86 @@ struct PolicyRuleTests {
     )
   }
 
-  func deniedRule(_ facts: PathPolicies.ServerFacts) -> String? {
+  func deniedRule(_ facts: PathPolicies.ServerFacts) async -> String? {
     do {
-      try PathPolicies.checkIncoming(facts)
+      try await PathPolicies.checkIncoming(facts)
       return nil
     } catch {
       return error.rule
     }
   }
 
-  @Test func aDirectCallerWithAGoodTokenIsAllowed() throws {
-    let tokens = [try token(client, aud: [registry.description], key: clientKey)]
-    #expect(deniedRule(try facts(tokens, peer: client, key: clientKey)) == nil)
+  @Test func aDirectCallerWithAGoodTokenIsAllowed() async throws {
+    let tokens = [try await token(client, aud: [registry.description], key: clientKey)]
+    #expect(await deniedRule(try facts(tokens, peer: client, key: clientKey)) == nil)
   }
 
-  @Test func aForwardedCallWithAChainedPathIsAllowed() throws {
+  @Test func aForwardedCallWithAChainedPathIsAllowed() async throws {
     let tokens = [
-      try token(client, aud: [forwarder], key: clientKey),
-      try token(forwarder, aud: [registry.description], key: forwarderKey),
+      try await token(client, aud: [forwarder], key: clientKey),
+      try await token(forwarder, aud: [registry.description], key: forwarderKey),
     ]
-    #expect(deniedRule(try facts(tokens, peer: forwarder, key: forwarderKey)) == nil)
+    #expect(await deniedRule(try facts(tokens, peer: forwarder, key: forwarderKey)) == nil)
   }
 
-  @Test func tokensValid() throws {
-    #expect(deniedRule(try facts([], peer: client, key: clientKey)) == PathPolicies.tokensValid)
-    #expect(deniedRule(try facts(["not.a.jwt"], peer: client, key: clientKey)) == PathPolicies.tokensValid)
-    #expect(deniedRule(try facts(["abc"], peer: client, key: clientKey)) == PathPolicies.tokensValid)
+  @Test func tokensValid() async throws {
+    #expect(await deniedRule(try facts([], peer: client, key: clientKey)) == PathPolicies.tokensValid)
+    #expect(await deniedRule(try facts(["not.a.jwt"], peer: client, key: clientKey)) == PathPolicies.tokensValid)
+    #expect(await deniedRule(try facts(["abc"], peer: client, key: clientKey)) == PathPolicies.tokensValid)
   }
 
-  @Test func tokensExpired() throws {
-    let tokens = [try token(client, aud: [registry.description], key: clientKey, expiresIn: -1)]
-    #expect(deniedRule(try facts(tokens, peer: client, key: clientKey)) == PathPolicies.tokensExpired)
+  @Test func tokensExpired() async throws {
+    let tokens = [try await token(client, aud: [registry.description], key: clientKey, expiresIn: -1)]
+    #expect(await deniedRule(try facts(tokens, peer: client, key: clientKey)) == PathPolicies.tokensExpired)
   }
 
-  @Test func tokensChained() throws {
+  @Test func tokensChained() async throws {
     // A broken chain: the client's token is for someone other than the forwarder.
     let broken = [
-      try token(client, aud: ["spiffe://nsm.x/elsewhere"], key: clientKey),
-      try token(forwarder, aud: [registry.description], key: forwarderKey),
+      try await token(client, aud: ["spiffe://nsm.x/elsewhere"], key: clientKey),
+      try await token(forwarder, aud: [registry.description], key: forwarderKey),
     ]
-    #expect(deniedRule(try facts(broken, peer: forwarder, key: forwarderKey)) == PathPolicies.tokensChained)
+    #expect(await deniedRule(try facts(broken, peer: forwarder, key: forwarderKey)) == PathPolicies.tokensChained)
     // A token for another audience.
-    let other = [try token(client, aud: ["spiffe://nsm.c/other-registry"], key: clientKey)]
-    #expect(deniedRule(try facts(other, peer: client, key: clientKey)) == PathPolicies.tokensChained)
+    let other = [try await token(client, aud: ["spiffe://nsm.c/other-registry"], key: clientKey)]
+    #expect(await deniedRule(try facts(other, peer: client, key: clientKey)) == PathPolicies.tokensChained)
   }
 
-  @Test func prevTokenSigned() throws {
+  @Test func prevTokenSigned() async throws {
     // Signed by another key than the caller's certificate's.
-    let forged = [try token(client, aud: [registry.description], key: P256.Signing.PrivateKey())]
-    #expect(deniedRule(try facts(forged, peer: client, key: clientKey)) == PathPolicies.prevTokenSigned)
+    let forged = [try await token(client, aud: [registry.description], key: P256.Signing.PrivateKey())]
+    #expect(await deniedRule(try facts(forged, peer: client, key: clientKey)) == PathPolicies.prevTokenSigned)
     // A token in the caller's name presented by another peer.
-    let relayed = [try token(client, aud: [registry.description], key: clientKey)]
-    #expect(deniedRule(try facts(relayed, peer: forwarder, key: forwarderKey)) == PathPolicies.prevTokenSigned)
+    let relayed = [try await token(client, aud: [registry.description], key: clientKey)]
+    #expect(await deniedRule(try facts(relayed, peer: forwarder, key: forwarderKey)) == PathPolicies.prevTokenSigned)
     // No client certificate at all.
-    #expect(deniedRule(try facts(relayed, peer: client, key: nil)) == PathPolicies.prevTokenSigned)
+    #expect(await deniedRule(try facts(relayed, peer: client, key: nil)) == PathPolicies.prevTokenSigned)
   }
 
-  @Test func nextTokenSigned() throws {
+  @Test func nextTokenSigned() async throws {
     let serverKey = P256.Signing.PrivateKey()
-    let mine = try token(client, aud: [registry.description], key: clientKey)
-    let good = try token(registry.description, aud: [client], key: serverKey)
-    try PathPolicies.checkNext(tokens: [mine, good], ownIndex: 0, serverID: registry, serverKey: serverKey.publicKey)
-    let forged = try token(registry.description, aud: [client], key: P256.Signing.PrivateKey())
+    let mine = try await token(client, aud: [registry.description], key: clientKey)
+    let good = try await token(registry.description, aud: [client], key: serverKey)
+    try await PathPolicies.checkNext(
+      tokens: [mine, good],
+      ownIndex: 0,
+      serverID: registry,
+      serverKey: serverKey.publicKey
+    )
+    let forged = try await token(registry.description, aud: [client], key: P256.Signing.PrivateKey())
     for tokens in [[mine], [mine, forged]] {
-      #expect(throws: PolicyDenial.self) {
-        try PathPolicies.checkNext(tokens: tokens, ownIndex: 0, serverID: registry, serverKey: serverKey.publicKey)
+      await #expect(throws: PolicyDenial.self) {
+        try await PathPolicies.checkNext(
+          tokens: tokens,
+          ownIndex: 0,
+          serverID: registry,
+          serverKey: serverKey.publicKey
+        )
       }
     }
   }
 
-  @Test func registryClientAllowed() throws {
+  @Test func registryClientAllowed() async throws {
     try PathPolicies.checkRegistrant(requester: client, registrant: nil, name: "nse-1", operation: .register)
     try PathPolicies.checkRegistrant(requester: client, registrant: client, name: "nse-1", operation: .register)
     try PathPolicies.checkRegistrant(requester: forwarder, registrant: client, name: "nse-1", operation: .find)
@@ -117,13 +128,13 @@ struct PolicyRuleTests {
     }
   }
 
-  @Test func tokensRoundTripAndCarryTheirClaims() throws {
-    let text = try token(client, aud: [registry.description], key: clientKey)
+  @Test func tokensRoundTripAndCarryTheirClaims() async throws {
+    let text = try await token(client, aud: [registry.description], key: clientKey)
     let decoded = try PathToken(decoding: text)
     #expect(decoded.claims.sub == client)
     #expect(decoded.claims.aud == [registry.description])
-    #expect(decoded.isSigned(by: clientKey.publicKey))
-    #expect(!decoded.isSigned(by: forwarderKey.publicKey))
+    #expect(await decoded.isSigned(by: clientKey.publicKey))
+    #expect(await !decoded.isSigned(by: forwarderKey.publicKey))
     let path = RegistryPath(index: 1, tokens: [text, text])
     #expect(try RegistryPath(json: path.json) == path)
     #expect(path.json.contains("\"path_segments\""))
@@ -148,7 +159,7 @@ struct DomainPolicyTests {
     accept_forwarded_from: ["spiffe://nsm.b/registry"]
     """
 
-  @Test func grantsAreCheckedPerDomainOperationIdentityAndName() throws {
+  @Test func grantsAreCheckedPerDomainOperationIdentityAndName() async throws {
     let policy = try DomainPolicy(yaml: Self.file, source: "test")
     try policy.checkLocal(
       identity: "spiffe://nsm.a/ns/x/pod/y",
@@ -191,7 +202,7 @@ struct DomainPolicyTests {
     }
   }
 
-  @Test func theDefaultIsTheOwnTrustDomainOnly() throws {
+  @Test func theDefaultIsTheOwnTrustDomainOnly() async throws {
     let policy = DomainPolicy.ownTrustDomainOnly(
       "nsm.a",
       registryID: "spiffe://nsm.a/registry",

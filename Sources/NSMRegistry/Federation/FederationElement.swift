@@ -48,7 +48,7 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
           options: attempt.options,
           metadata: attempt.metadata
         )
-        try attempt.verify(answer)
+        try await attempt.verify(answer)
         return stored
       }
       return answer.joined(domain: domain).returningHome(from: record)
@@ -62,7 +62,7 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
     case .foreign(let domain):
       let outgoing = record.stripped(domain: domain)
       try await forwarder(for: domain).call("\(Record.kind) unregister", domain: domain, context: context) { attempt in
-        try attempt.verify(
+        try await attempt.verify(
           try await Record.unregister(
             outgoing,
             on: attempt.connection.grpc,
@@ -104,7 +104,7 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
           options: attempt.options,
           metadata: attempt.metadata
         ) { answer, responses in
-          try attempt.verify(answer)
+          try await attempt.verify(answer)
           var found: [RecordEvent<Record>] = []
           for try await response in responses {
             if let event = Record.event(from: response) { found.append(event) }

@@ -136,7 +136,7 @@ struct ForwardedWatch<Record: FederatedRecord>: Sendable {
           metadata: attempt.metadata
         ) { answer, responses in
           // A secured peer proves itself before any of its events is passed on.
-          try attempt.verify(answer)
+          try await attempt.verify(answer)
           progress.open()
           var initial: Set<String>? = []
           for try await response in responses {

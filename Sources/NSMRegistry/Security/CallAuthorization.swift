@@ -69,20 +69,22 @@ public struct CallAuthorization: Sendable {
 extension CallAuthorization: PeerCallSecurity {
   /// The path to send to the next registry (`peer`): the incoming tokens and this registry's
   /// token for that peer, with this registry's index.
-  public func outgoing(to peer: WorkloadIdentity.Peer) throws -> PeerCallCredentials {
+  public func outgoing(to peer: WorkloadIdentity.Peer) async throws -> PeerCallCredentials {
     var tokens = Array(path.tokens.dropLast())
-    tokens.append(try identity.token(for: peer.id, peerNotAfter: peer.notAfter, maxLifetime: maxTokenLifetime).text)
+    tokens.append(
+      try await identity.token(for: peer.id, peerNotAfter: peer.notAfter, maxLifetime: maxTokenLifetime).text
+    )
     let path = RegistryPath(index: tokens.count - 1, tokens: tokens)
     return PeerCallCredentials(metadata: [RegistryPath.metadataKey: .string(path.json)], index: path.index)
   }
 
   /// `next_token_signed`: the peer's answer carries its path, whose token after ours the peer
   /// signed. A peer that returns no path (a Go NSM registry) fails it, as upstream's client.
-  public func verify(answer: Metadata, sent: PeerCallCredentials, peer: WorkloadIdentity.Peer) throws {
-    do {
+  public func verify(answer: Metadata, sent: PeerCallCredentials, peer: WorkloadIdentity.Peer) async throws {
+    do throws(PolicyDenial) {
       let text = answer[stringValues: RegistryPath.metadataKey].first(where: { _ in true })
       let tokens = (text.flatMap { try? RegistryPath(json: $0) })?.tokens ?? []
-      try PathPolicies.checkNext(tokens: tokens, ownIndex: sent.index, serverID: peer.id, serverKey: peer.key)
+      try await PathPolicies.checkNext(tokens: tokens, ownIndex: sent.index, serverID: peer.id, serverKey: peer.key)
     } catch {
       throw PeerAnswerRejected(denials.deny(error, logger: logger))
     }
@@ -97,7 +99,7 @@ struct CallAuthorizer: Sendable {
   let denials: DenialCounter
 
   /// nil on a plaintext registry.
-  func authorize(metadata: Metadata, peer: WorkloadIdentity.Peer?, now: Date, logger: Logger) throws(NSMError)
+  func authorize(metadata: Metadata, peer: WorkloadIdentity.Peer?, now: Date, logger: Logger) async throws(NSMError)
     -> CallAuthorization?
   {
     guard let identity = security.identity else { return nil }
@@ -110,7 +112,7 @@ struct CallAuthorizer: Sendable {
       ?? DomainPolicy.ownTrustDomainOnly(identity.id.trustDomain, registryID: identity.id.description, served: served)
     let decoded: [PathToken]
     do {
-      decoded = try PathPolicies.checkIncoming(
+      decoded = try await PathPolicies.checkIncoming(
         PathPolicies.ServerFacts(
           tokens: incoming,
           peerID: peer?.id,
@@ -126,7 +128,7 @@ struct CallAuthorizer: Sendable {
     }
     let own: PathToken
     do {
-      own = try identity.token(
+      own = try await identity.token(
         for: peer?.id,
         peerNotAfter: peer?.notAfter,
         maxLifetime: security.maxTokenLifetime,

@@ -78,8 +78,12 @@ struct RegistryService<Record: FederatedRecord>: RegistrableRPCService {
         caller: Self.host(of: server.remotePeer)
       )
       var responseMetadata: Metadata = [:]
-      if let authorization = try authorizer.authorize(metadata: metadata, peer: peer, now: context.now, logger: logger)
-      {
+      if let authorization = try await authorizer.authorize(
+        metadata: metadata,
+        peer: peer,
+        now: context.now,
+        logger: logger
+      ) {
         context.authorization = authorization
         context.caller = authorization.originator
         responseMetadata.addString(authorization.path.json, forKey: RegistryPath.metadataKey)

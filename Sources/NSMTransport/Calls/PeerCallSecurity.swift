@@ -5,10 +5,10 @@ public import NSMCore
 /// path (this hop's token for the peer) and `next_token_signed`.
 public protocol PeerCallSecurity: Sendable {
   /// The metadata to send to `peer`.
-  func outgoing(to peer: WorkloadIdentity.Peer) throws -> PeerCallCredentials
+  func outgoing(to peer: WorkloadIdentity.Peer) async throws -> PeerCallCredentials
   /// Checks the metadata the peer answered with; throws ``PeerAnswerRejected`` when the peer
   /// did not sign what it must.
-  func verify(answer: Metadata, sent: PeerCallCredentials, peer: WorkloadIdentity.Peer) throws
+  func verify(answer: Metadata, sent: PeerCallCredentials, peer: WorkloadIdentity.Peer) async throws
 }
 
 /// What one call to a peer carries: the metadata, and this hop's index in the path it sent.

@@ -25,14 +25,14 @@ public struct PeerAttempt: Sendable {
   public let options: CallOptions
   /// The metadata to send: the caller's, and this hop's path when secured.
   public let metadata: Metadata
-  fileprivate let check: @Sendable (Metadata) throws -> Void
+  fileprivate let check: @Sendable (Metadata) async throws -> Void
   fileprivate let answer: @Sendable () -> Void
 
   /// Checks the metadata the peer answered with (`next_token_signed` when secured) and notes
   /// that it answered; call it before using anything the peer sent.
-  public func verify(_ answer: Metadata) throws {
+  public func verify(_ answer: Metadata) async throws {
     self.answer()
-    try check(answer)
+    try await check(answer)
   }
 }
 
@@ -141,14 +141,14 @@ public struct PeerCaller: Sendable {
         var options = CallOptions.defaults
         options.timeout = timeout
         var metadata = metadata
-        var check: @Sendable (Metadata) throws -> Void = { _ in }
+        var check: @Sendable (Metadata) async throws -> Void = { _ in }
         if let security {
           guard let peer = connection.peer else {
             throw RPCError(code: .unavailable, message: "the peer's identity is unknown")
           }
-          let sent = try security.outgoing(to: peer)
+          let sent = try await security.outgoing(to: peer)
           metadata.add(contentsOf: sent.metadata)
-          check = { try security.verify(answer: $0, sent: sent, peer: peer) }
+          check = { try await security.verify(answer: $0, sent: sent, peer: peer) }
         }
         do {
           return try await body(

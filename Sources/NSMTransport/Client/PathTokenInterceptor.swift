@@ -15,7 +15,7 @@ struct PathTokenInterceptor: ClientInterceptor {
   ) async throws -> StreamingClientResponse<Output> {
     var request = request
     if let server = peer.value {
-      let token = try identity.token(for: server.id, peerNotAfter: server.notAfter, maxLifetime: maxTokenLifetime)
+      let token = try await identity.token(for: server.id, peerNotAfter: server.notAfter, maxLifetime: maxTokenLifetime)
       request.metadata.replaceOrAddString(
         RegistryPath(index: 0, tokens: [token.text]).json,
         forKey: RegistryPath.metadataKey

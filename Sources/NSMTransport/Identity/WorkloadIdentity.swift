@@ -68,12 +68,12 @@ public final class WorkloadIdentity: Sendable {
     peerNotAfter: Date?,
     maxLifetime: Duration,
     now: Date = Date()
-  ) throws -> PathToken {
+  ) async throws -> PathToken {
     let svid = self.svid
     var expiry = now.addingTimeInterval(maxLifetime.timeInterval)
     expiry = min(expiry, svid.notAfter)
     if let peerNotAfter { expiry = min(expiry, peerNotAfter) }
-    return try PathToken.sign(
+    return try await PathToken.sign(
       PathToken.Claims(
         sub: svid.id.description,
         aud: peer.map { [$0.description] } ?? [],
