@@ -8,17 +8,10 @@ public import SwiftProtobuf
 /// domain.
 public protocol FederatedRecord: RegistryRecord {
   /// The Find request message (a template and `watch`).
-  associatedtype Query: SwiftProtobuf.Message
+  associatedtype Query: RegistryQuery<Self>
 
-  /// Register, Find and Unregister of this kind's registry service.
-  static var methods: RegistryMethods { get }
-
-  static func query(_ template: Self, watch: Bool) -> Query
-  static func findRequest(_ query: Query) -> FindRequest<Self>
-
-  /// The record a Find response carries and whether it was deleted; nil for the marker that
-  /// ends a watch's initial matches (see ``ForwardingInfo``), a response without a record.
-  static func event(from response: Response) -> RecordEvent<Self>?
+  /// This kind's registry service; its methods are Register, Find and Unregister.
+  static var service: ServiceDescriptor { get }
 
   /// Whether found records are reached through their domain's proxy gateway (endpoints are,
   /// services are not).
@@ -34,11 +27,24 @@ public protocol FederatedRecord: RegistryRecord {
   func arriving(gatewayURL: String?) -> Self
 }
 
+/// A Find request message: a template whose empty fields are wildcards, and whether to watch.
+public protocol RegistryQuery<Record>: SwiftProtobuf.Message {
+  associatedtype Record
+  var template: Record { get set }
+  var watch: Bool { get set }
+}
+
 /// The three methods of a registry service.
 public struct RegistryMethods: Sendable {
   public var register: MethodDescriptor
   public var find: MethodDescriptor
   public var unregister: MethodDescriptor
+
+  init(_ service: ServiceDescriptor) {
+    register = MethodDescriptor(service: service, method: "Register")
+    find = MethodDescriptor(service: service, method: "Find")
+    unregister = MethodDescriptor(service: service, method: "Unregister")
+  }
 }
 
 extension FederatedRecord {
@@ -47,8 +53,28 @@ extension FederatedRecord {
   public func returningHome(from original: Self) -> Self { self }
   public func arriving(gatewayURL: String?) -> Self { self }
 
+  public static var methods: RegistryMethods { RegistryMethods(service) }
+
   /// The marker that ends a watch's initial matches: a response without a record.
   public static var snapshotMarker: Response { Response() }
+
+  public static func query(_ template: Self, watch: Bool) -> Query {
+    var query = Query()
+    query.template = template
+    query.watch = watch
+    return query
+  }
+
+  public static func findRequest(_ query: Query) -> FindRequest<Self> {
+    FindRequest(query: query.template, watch: query.watch)
+  }
+
+  /// The record a Find response carries and whether it was deleted; nil for the marker that
+  /// ends a watch's initial matches (see ``ForwardingInfo``), a response without a record.
+  public static func event(from response: Response) -> RecordEvent<Self>? {
+    response.hasRecord && !response.record.name.isEmpty
+      ? RecordEvent(record: response.record, deleted: response.deleted) : nil
+  }
 
   public func stripped(domain: String) -> Self { DomainTranslation.stripped(self, domain: domain) }
   public func joined(domain: String) -> Self { DomainTranslation.joined(self, domain: domain) }

@@ -1,29 +1,11 @@
+public import GRPCCore
 public import NSMAPI
 internal import NSMAPIGRPC
 public import NSMStore
 
 extension Registry_NetworkServiceEndpoint: FederatedRecord {
-  public static let methods = RegistryMethods(
-    register: Registry_NetworkServiceEndpointRegistry.Method.Register.descriptor,
-    find: Registry_NetworkServiceEndpointRegistry.Method.Find.descriptor,
-    unregister: Registry_NetworkServiceEndpointRegistry.Method.Unregister.descriptor
-  )
-
-  public static func query(_ template: Self, watch: Bool) -> Registry_NetworkServiceEndpointQuery {
-    .with {
-      $0.networkServiceEndpoint = template
-      $0.watch = watch
-    }
-  }
-
-  public static func findRequest(_ query: Registry_NetworkServiceEndpointQuery) -> FindRequest<Self> {
-    FindRequest(query: query.networkServiceEndpoint, watch: query.watch)
-  }
-
-  public static func event(from response: Registry_NetworkServiceEndpointResponse) -> RecordEvent<Self>? {
-    response.hasNetworkServiceEndpoint && !response.networkServiceEndpoint.name.isEmpty
-      ? RecordEvent(record: response.networkServiceEndpoint, deleted: response.deleted) : nil
-  }
+  public typealias Query = Registry_NetworkServiceEndpointQuery
+  public static var service: ServiceDescriptor { Registry_NetworkServiceEndpointRegistry.descriptor }
 
   public static var reachedThroughGateway: Bool { true }
 
@@ -49,5 +31,12 @@ extension Registry_NetworkServiceEndpoint: FederatedRecord {
     var nse = self
     nse.url = gatewayURL
     return nse
+  }
+}
+
+extension Registry_NetworkServiceEndpointQuery: RegistryQuery {
+  public var template: Registry_NetworkServiceEndpoint {
+    get { networkServiceEndpoint }
+    set { networkServiceEndpoint = newValue }
   }
 }

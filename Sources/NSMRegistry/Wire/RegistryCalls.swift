@@ -14,13 +14,7 @@ extension FederatedRecord {
     options: CallOptions = .defaults,
     metadata: Metadata = [:]
   ) async throws -> (Self, Metadata) {
-    try await grpc.unary(
-      request: ClientRequest(message: record, metadata: metadata),
-      descriptor: methods.register,
-      serializer: ProtobufSerializer<Self>(),
-      deserializer: ProtobufDeserializer<Self>(),
-      options: options
-    ) { response in (try response.message, response.metadata) }
+    try await unary(record, methods.register, answer: Self.self, on: grpc, options: options, metadata: metadata)
   }
 
   /// Unregisters `record`; the response metadata.
@@ -31,16 +25,31 @@ extension FederatedRecord {
     options: CallOptions = .defaults,
     metadata: Metadata = [:]
   ) async throws -> Metadata {
+    try await unary(
+      record,
+      methods.unregister,
+      answer: Google_Protobuf_Empty.self,
+      on: grpc,
+      options: options,
+      metadata: metadata
+    ).1
+  }
+
+  private static func unary<Transport: ClientTransport, Answer: SwiftProtobuf.Message>(
+    _ record: Self,
+    _ method: MethodDescriptor,
+    answer: Answer.Type,
+    on grpc: GRPCClient<Transport>,
+    options: CallOptions,
+    metadata: Metadata
+  ) async throws -> (Answer, Metadata) {
     try await grpc.unary(
       request: ClientRequest(message: record, metadata: metadata),
-      descriptor: methods.unregister,
+      descriptor: method,
       serializer: ProtobufSerializer<Self>(),
-      deserializer: ProtobufDeserializer<Google_Protobuf_Empty>(),
+      deserializer: ProtobufDeserializer<Answer>(),
       options: options
-    ) { response in
-      _ = try response.message
-      return response.metadata
-    }
+    ) { response in (try response.message, response.metadata) }
   }
 
   /// Opens a Find and hands its response metadata and responses to `handle`; the call ends

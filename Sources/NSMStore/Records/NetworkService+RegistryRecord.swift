@@ -3,17 +3,20 @@ public import NSMAPI
 public import NSMCore
 
 extension Registry_NetworkService: RegistryRecord {
+  public typealias Response = Registry_NetworkServiceResponse
+
   /// Network Services are not leases: they live until unregistered, as upstream.
   public var expiration: Date? { nil }
 
   public static func validateForRegister(_ record: Self, now: Date) throws(NSMError) {
     try RecordValidation.validate(record)
   }
+}
 
-  public func response(deleted: Bool) -> Registry_NetworkServiceResponse {
-    .with {
-      $0.networkService = self
-      $0.deleted = deleted
-    }
+extension Registry_NetworkServiceResponse: RegistryResponse {
+  public var record: Registry_NetworkService {
+    get { networkService }
+    set { networkService = newValue }
   }
+  public var hasRecord: Bool { hasNetworkService }
 }

@@ -4,6 +4,8 @@ public import NSMCore
 internal import SwiftProtobuf
 
 extension Registry_NetworkServiceEndpoint: RegistryRecord {
+  public typealias Response = Registry_NetworkServiceEndpointResponse
+
   public var expiration: Date? { hasExpirationTime ? expirationTime.date : nil }
 
   /// A refresh keeps the time of the first registration.
@@ -18,10 +20,12 @@ extension Registry_NetworkServiceEndpoint: RegistryRecord {
     try RecordValidation.validate(record, now: now)
   }
 
-  public func response(deleted: Bool) -> Registry_NetworkServiceEndpointResponse {
-    .with {
-      $0.networkServiceEndpoint = self
-      $0.deleted = deleted
-    }
+}
+
+extension Registry_NetworkServiceEndpointResponse: RegistryResponse {
+  public var record: Registry_NetworkServiceEndpoint {
+    get { networkServiceEndpoint }
+    set { networkServiceEndpoint = newValue }
   }
+  public var hasRecord: Bool { hasNetworkServiceEndpoint }
 }

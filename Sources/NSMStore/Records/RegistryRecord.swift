@@ -8,7 +8,7 @@ public import SwiftProtobuf
 /// holds the few places where the two messages differ.
 public protocol RegistryRecord: DomainScoped, SwiftProtobuf.Message, Sendable, Equatable {
   /// The Find response message that carries this record.
-  associatedtype Response: SwiftProtobuf.Message
+  associatedtype Response: RegistryResponse<Self>
 
   var name: String { get }
 
@@ -26,8 +26,6 @@ public protocol RegistryRecord: DomainScoped, SwiftProtobuf.Message, Sendable, E
 
   /// Checks a record a client asks to register.
   static func validateForRegister(_ record: Self, now: Date) throws(NSMError)
-
-  func response(deleted: Bool) -> Response
 }
 
 extension RegistryRecord {
@@ -48,6 +46,14 @@ extension RegistryRecord {
   /// Checks a Find template.
   public static func validateQuery(_ query: Self) throws(NSMError) {
     try RecordValidation.validateQuery(query, name: query.name, kind: kind)
+  }
+
+  /// The Find response that carries this record.
+  public func response(deleted: Bool) -> Response {
+    var response = Response()
+    response.record = self
+    response.deleted = deleted
+    return response
   }
 
   /// The name with the record's kind, for messages: `network service endpoint 'nse-1'`.
