@@ -3,7 +3,8 @@
 // pre-encoded protobuf bytes (no generated Go code needed) and prints what happened as JSON.
 //
 // Built by the tests in GOPATH mode from Debian's golang-go and golang-google-grpc-dev:
-//   GO111MODULE=off GOPATH=/usr/share/gocode go build -o BIN main.go
+//
+//	GO111MODULE=off GOPATH=/usr/share/gocode go build -o BIN main.go
 package main
 
 import (
@@ -63,16 +64,22 @@ func readRequest(path string) []byte {
 
 var streaming = &grpc.StreamDesc{ServerStreams: true}
 
+// open starts a server-streaming call: the request sent, the sending side closed.
+func open(ctx context.Context, conn *grpc.ClientConn, method string, request []byte) (grpc.ClientStream, error) {
+	stream, err := conn.NewStream(ctx, streaming, method)
+	if err == nil {
+		err = stream.SendMsg(&request)
+	}
+	if err == nil {
+		err = stream.CloseSend()
+	}
+	return stream, err
+}
+
 // find runs one server-streaming call to its end and returns the number of messages.
 func find(ctx context.Context, conn *grpc.ClientConn, method string, request []byte) (int, error) {
-	stream, err := conn.NewStream(ctx, streaming, method)
+	stream, err := open(ctx, conn, method, request)
 	if err != nil {
-		return 0, err
-	}
-	if err := stream.SendMsg(&request); err != nil {
-		return 0, err
-	}
-	if err := stream.CloseSend(); err != nil {
 		return 0, err
 	}
 	n := 0
@@ -179,13 +186,7 @@ func watches(args []string) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			stream, err := conn.NewStream(ctx, streaming, *method)
-			if err == nil {
-				err = stream.SendMsg(&request)
-			}
-			if err == nil {
-				err = stream.CloseSend()
-			}
+			stream, err := open(ctx, conn, *method, request)
 			for got := 0; err == nil && got < *expect; got++ {
 				var reply []byte
 				err = stream.RecvMsg(&reply)
@@ -233,11 +234,7 @@ func call(args []string) {
 	defer cancel()
 	if *watchMethod != "" {
 		var err error
-		watch, err = conn.NewStream(ctx, streaming, *watchMethod)
-		request := readRequest(*watchFile)
-		if err == nil {
-			err = watch.SendMsg(&request)
-		}
+		watch, err = open(ctx, conn, *watchMethod, readRequest(*watchFile))
 		if err == nil {
 			// Open once the server answered with its headers (an empty watch sends no message).
 			_, err = watch.Header()
