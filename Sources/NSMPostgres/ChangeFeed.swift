@@ -48,13 +48,15 @@ public final class ChangeFeed: Service, Sendable {
   private let client: PostgresClient
   private let logger: Logger
   private let retention: Duration
+  private let pruneInterval: Duration
   private let state = Mutex(State())
   private let wake: AsyncStream<Void>.Continuation
   private let wakeups: AsyncStream<Void>
 
-  init(client: PostgresClient, retention: Duration, logger: Logger) {
+  init(client: PostgresClient, retention: Duration, pruneInterval: Duration, logger: Logger) {
     self.client = client
     self.retention = retention
+    self.pruneInterval = pruneInterval
     self.logger = logger
     (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
   }
@@ -156,11 +158,12 @@ public final class ChangeFeed: Service, Sendable {
   /// pruning of changes older than the retention.
   private func tick() async throws {
     var ticks = 0
+    let pruneEvery = max(1, Int(pruneInterval.components.seconds))
     while true {
       try await Task.sleep(for: .seconds(1))
       wake.yield()
       ticks += 1
-      if ticks % 30 == 0 {
+      if ticks % pruneEvery == 0 {
         do { try await prune() } catch {
           // The log grows until pruning works again: an operator must hear of it.
           logger.warning("pruning the change log failed", metadata: ["error": "\(error)"])

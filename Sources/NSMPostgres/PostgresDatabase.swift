@@ -11,6 +11,8 @@ public final class PostgresDatabase: Sendable {
     public var deadline: Duration = .seconds(5)
     /// How long the change log keeps changes for replicas that lost their connection.
     public var retention: Duration = .seconds(600)
+    /// How often changes older than the retention are pruned.
+    public var pruneInterval: Duration = .seconds(30)
 
     public init() {}
   }
@@ -26,7 +28,12 @@ public final class PostgresDatabase: Sendable {
     logger[metadataKey: "store"] = "\(url)"
     self.logger = logger
     client = PostgresClient(configuration: url.configuration, backgroundLogger: logger)
-    feed = ChangeFeed(client: client, retention: options.retention, logger: logger)
+    feed = ChangeFeed(
+      client: client,
+      retention: options.retention,
+      pruneInterval: options.pruneInterval,
+      logger: logger
+    )
     networkServices = PostgresRecordStore(client: client, feed: feed, deadline: options.deadline, logger: logger)
     endpoints = PostgresRecordStore(client: client, feed: feed, deadline: options.deadline, logger: logger)
   }

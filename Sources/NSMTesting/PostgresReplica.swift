@@ -11,10 +11,11 @@ public func withPostgresDatabase<Result: Sendable>(
   poolSize: Int = 4,
   options: PostgresDatabase.Options = .init(),
   logLevel: Logger.Level = .critical,
+  logger given: Logger? = nil,
   _ body: (PostgresDatabase) async throws -> Result
 ) async throws -> Result {
-  var logger = Logger(label: "test-postgres")
-  logger.logLevel = logLevel
+  var logger = given ?? Logger(label: "test-postgres")
+  if given == nil { logger.logLevel = logLevel }
   let database = PostgresDatabase(
     url: try PostgresStoreURL(parsing: url, poolSize: poolSize),
     options: options,

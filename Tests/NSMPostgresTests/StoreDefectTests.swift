@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NSMAPI
 import NSMCore
 import NSMPostgres
@@ -62,6 +63,36 @@ struct StoreDefectTests {
   @Test func aPoolSizeThatCannotWorkIsRefused() {
     for size in [0, -1, PostgresStoreURL.maxPoolSize + 1] {
       #expect(throws: NSMError.self) { try PostgresStoreURL(parsing: "postgres://u@localhost/db", poolSize: size) }
+    }
+  }
+}
+
+/// Pruning the change log can fail for good (a permission, a broken table); the log then grows
+/// without bound, so the operator must hear of it: a warning, not a debug line.
+@Suite("PostgreSQL store: pruning", .timeLimit(.minutes(2)))
+struct PruneFailureTests {
+  @Test func aFailingPruneIsLoggedAsAWarning() async throws {
+    let server = try await TestPostgres.sharedServer()
+    let url = try await server.makeDatabase()
+    let capture = LogCapture()
+    var options = PostgresDatabase.Options()
+    options.retention = .seconds(1)
+    options.pruneInterval = .seconds(1)
+    try await withPostgresDatabase(url, options: options, logger: capture.logger(level: .warning)) { database in
+      _ = try await database.endpoints.register(Fixtures.endpoint("nse-1"))
+      try await server.execute(
+        """
+        CREATE FUNCTION nsm_test_refuse() RETURNS trigger LANGUAGE plpgsql
+          AS $$ BEGIN RAISE EXCEPTION 'pruning refused by the test'; END $$;
+        CREATE TRIGGER nsm_test_refuse BEFORE DELETE ON nsm_changes
+          FOR EACH ROW EXECUTE FUNCTION nsm_test_refuse();
+        """,
+        database: url
+      )
+      let warned = await eventually(within: .seconds(60)) {
+        capture.logged.contains { $0.level == .warning && $0.message.contains("pruning the change log failed") }
+      }
+      #expect(warned)
     }
   }
 }
