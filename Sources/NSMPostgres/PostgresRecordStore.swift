@@ -31,6 +31,9 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
     self.logger = logger
   }
 
+  /// Open watches on this replica (of every record kind: they share the change feed).
+  public var watcherCount: Int { feed.watcherCount }
+
   public func register(_ record: Record, admit: RegistrantCheck?) async throws -> Record {
     let (client, logger) = (self.client, self.logger)
     let stored = try await withStoreDeadline(deadline, operation: "register \(Record.kind)") {

@@ -56,3 +56,10 @@ func withRegistry<Result: Sendable>(
 ) async throws -> Result {
   try await withPostgresRegistry(on: database, configure: configure, body)
 }
+
+/// Open watches of a store of either kind.
+func watcherCount(_ store: ServiceStore) -> Int {
+  if let memory = store as? MemoryRecordStore<Registry_NetworkService> { return memory.watcherCount }
+  if let postgres = store as? PostgresRecordStore<Registry_NetworkService> { return postgres.watcherCount }
+  return -1
+}

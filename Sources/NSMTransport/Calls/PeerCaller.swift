@@ -76,15 +76,17 @@ public struct PeerCaller: Sendable {
   ) async throws -> Result {
     var failures: [String] = []
     for address in target.addresses {
+      let peer = PeerStatistics.Peer(domain: target.domain, address: address.description)
+      let log = AttemptLog(verb: verb, peer: peer, statistics: statistics, time: time, logger: logger)
       var timeout = defaultTimeout
       if let deadline {
         timeout = deadline - time.now
         guard timeout! > .zero else {
+          // Counted against the peer like a deadline it missed: the caller gave up on it.
+          log.failed("the caller's deadline passed before the call")
           throw NSMError(.deadlineExceeded, "the caller's deadline passed before \(target.description) could be called")
         }
       }
-      let peer = PeerStatistics.Peer(domain: target.domain, address: address.description)
-      let log = AttemptLog(verb: verb, peer: peer, statistics: statistics, time: time, logger: logger)
       do {
         let result: Result
         do {
