@@ -1,4 +1,3 @@
-internal import Dispatch
 internal import Foundation
 public import NSMCore
 internal import Synchronization
@@ -228,16 +227,15 @@ public final class DomainResolver: Sendable {
   }
 
   /// Asks each server in turn until one answers, caches what it says, and clears the in-flight
-  /// entry. Runs ldns on a Dispatch thread: it blocks, and must not hold up the cooperative pool.
+  /// entry. Runs ldns on a thread of its own (``runBlocking(_:_:)``): it blocks, and must not hold
+  /// up the cooperative pool.
   private func query(_ key: CacheKey) async -> Result<DNSAnswer, QueryFailure> {
     var result: Result<DNSAnswer, QueryFailure> = .failure(.noAnswer)
     for server in configuration.servers {
       state.withLock { $0.queriesSent += 1 }
       let timeout = configuration.timeout
-      result = await withCheckedContinuation { continuation in
-        DispatchQueue.global().async {
-          continuation.resume(returning: ldnsQuery(name: key.name, type: key.type, server: server, timeout: timeout))
-        }
+      result = await runBlocking("nsm.dns.query") {
+        ldnsQuery(name: key.name, type: key.type, server: server, timeout: timeout)
       }
       if case .failure(.noAnswer) = result { continue }
       break

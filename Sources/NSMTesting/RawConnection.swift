@@ -41,8 +41,9 @@ public final class RawConnection: Sendable {
   /// Whether the server closed the connection within `timeout` (whatever it sent before).
   public func closedByServer(within timeout: Duration) async -> Bool {
     let fd = self.fd
+    // A thread of its own for the wait (runBlocking's reason).
     return await withCheckedContinuation { continuation in
-      DispatchQueue.global().async {
+      DispatchQueue(label: "nsm.test.raw-connection").async {
         let giveUp = ContinuousClock.now + timeout
         var buffer = [UInt8](repeating: 0, count: 4096)
         while ContinuousClock.now < giveUp {

@@ -9,8 +9,9 @@ public func runProgram(
   _ arguments: [String],
   environment: [String: String] = [:]
 ) async throws -> (status: Int32, output: String) {
+  // A thread of its own for the wait (runBlocking's reason): a probe may run for many seconds.
   try await withCheckedThrowingContinuation { continuation in
-    DispatchQueue.global().async {
+    DispatchQueue(label: "nsm.test.program").async {
       let process = Process()
       process.executableURL = URL(fileURLWithPath: path)
       process.arguments = arguments
