@@ -95,12 +95,15 @@ public struct NSMProcess: Sendable {
       return stderrSeen.first(containing: text)
     }
 
+    /// Every standard-error line so far: what a failing test shows of the process's log.
+    public var stderrLog: [String] { stderrSeen.all }
+
     /// The address a started `nsm registry` logs that it listens on.
     public func registryAddress() async throws -> ServiceAddress {
       // The parsing sits in a plain function: Swift 6.3.1 crashed splitting this coroutine
       // in release builds when it was written inline.
       let line = await stderrLine(containing: "address=")
-      return try Self.address(in: line, log: stderrSeen.all(containing: ""))
+      return try Self.address(in: line, log: stderrSeen.all)
     }
 
     private static func address(in line: String?, log: [String]) throws -> ServiceAddress {
@@ -138,5 +141,5 @@ private final class LinesSeen: Sendable {
   private let lines = Mutex<[String]>([])
   func append(_ line: String) { lines.withLock { $0.append(line) } }
   func first(containing text: String) -> String? { lines.withLock { $0.first { $0.contains(text) } } }
-  func all(containing text: String) -> [String] { lines.withLock { $0.filter { $0.contains(text) } } }
+  var all: [String] { lines.withLock { $0 } }
 }

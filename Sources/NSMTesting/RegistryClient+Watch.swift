@@ -1,3 +1,4 @@
+internal import GRPCCore
 public import NSMAPI
 public import NSMRegistry
 
@@ -6,9 +7,11 @@ public typealias WatchIterator<Message: Sendable> = AsyncThrowingStream<Message,
 
 extension RegistryClient {
   /// Opens `Find{watch: true}` for endpoints matching `query`, hands `body` an iterator over the
-  /// responses, and cancels the watch when `body` returns.
+  /// responses, and cancels the watch when `body` returns. With `marked`, our registries send
+  /// an empty response after the initial matches: a test knows the watch is in place.
   public func watch<Result: Sendable>(
     _ query: Registry_NetworkServiceEndpoint,
+    marked: Bool = false,
     _ body: (inout WatchIterator<Registry_NetworkServiceEndpointResponse>) async throws -> Result
   ) async throws -> Result {
     let request = Registry_NetworkServiceEndpointQuery.with {
@@ -16,9 +19,10 @@ extension RegistryClient {
       $0.watch = true
     }
     let endpoints = self.endpoints
+    let metadata: Metadata = marked ? ForwardingInfo(wantsSnapshotMarker: true).metadata : [:]
     return try await withStream(
       { yield in
-        try await endpoints.find(request) { response in
+        try await endpoints.find(request, metadata: metadata) { response in
           for try await message in response.messages { yield(message) }
         }
       },

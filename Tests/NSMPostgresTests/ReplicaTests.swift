@@ -103,8 +103,12 @@ struct ReplicaTests {
 
     try await RegistryClient.with(address: addressA) { clientA in
       try await RegistryClient.with(address: addressB) { clientB in
-        try await clientB.watch(Registry_NetworkServiceEndpoint()) { onB in
-          try await clientA.watch(Registry_NetworkServiceEndpoint()) { onA in
+        try await clientB.watch(Registry_NetworkServiceEndpoint(), marked: true) { onB in
+          try await clientA.watch(Registry_NetworkServiceEndpoint(), marked: true) { onA in
+            // Both watches in place (their initial matches, none, then the marker) before the
+            // registration: a watch opened after its 1 s lease ran out would see nothing.
+            #expect(try await onB.next()?.hasNetworkServiceEndpoint == false)
+            #expect(try await onA.next()?.hasNetworkServiceEndpoint == false)
             let stored = try await clientA.register(Fixtures.endpoint("nse-1"))
             for events in [onB, onA] {
               var events = events
