@@ -17,6 +17,7 @@ let package = Package(
     .library(name: "NSMStore", targets: ["NSMStore"]),
     .library(name: "NSMTransport", targets: ["NSMTransport"]),
     .library(name: "NSMRegistry", targets: ["NSMRegistry"]),
+    .library(name: "NSMConnect", targets: ["NSMConnect"]),
     .library(name: "NSMPostgres", targets: ["NSMPostgres"]),
     .library(name: "NSMDNS", targets: ["NSMDNS"]),
     .library(name: "NSMCLI", targets: ["NSMCLI"]),
@@ -131,6 +132,26 @@ let package = Package(
       ],
       swiftSettings: strictSettings
     ),
+    .target(
+      name: "NSMConnect",
+      dependencies: [
+        "NSMAPI",
+        "NSMAPIGRPC",
+        "NSMCore",
+        "NSMSecurity",
+        "NSMStore",
+        "NSMTransport",
+        "NSMRegistry",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "DequeModule", package: "swift-collections"),
+      ],
+      swiftSettings: strictSettings
+    ),
     .systemLibrary(
       name: "CLDNS",
       pkgConfig: "ldns",
@@ -162,6 +183,8 @@ let package = Package(
     .target(
       name: "NSMCLI",
       dependencies: [
+        "NSMConnect",
+        "NSMAPIGRPC",
         "NSMSecurity",
         "NSMAPI",
         "NSMCore",

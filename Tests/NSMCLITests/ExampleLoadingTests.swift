@@ -64,9 +64,32 @@ struct ExampleLoadingTests {
   }
 
   @Test func scaleFromZeroReadsTheBooleanLabelAsAString() throws {
-    let ns = try Self.service(try Self.load("scale-from-zero.yaml"))
+    let loaded = try Self.load("scale-from-zero.yaml")
+    let ns = try Self.service(loaded)
     #expect(ns.matches.count == 2)
     #expect(ns.matches[1].routes[0].destinationSelector == ["supplier": "true"])
+    // The supplier is reached only when the local match falls through; the seed expects it.
+    #expect(ns.matches[0].fallthrough)
+    #expect(!ns.matches[1].fallthrough)
+    #expect(loaded.warnings.count == 1)
+    #expect(loaded.warnings.first?.contains("spec.matches[0] has no fallthrough") == true)
+  }
+
+  @Test func anExplicitFallthroughBeforeASupplierIsKept() throws {
+    let yaml = """
+      apiVersion: networkservicemesh.io/v1
+      kind: NetworkService
+      metadata: {name: a}
+      spec:
+        matches:
+        - routes: [{destination_selector: {nodeName: "{{ .nodeName }}"}}]
+          fallthrough: false
+        - routes: [{destination_selector: {supplier: "true"}}]
+      """
+    let loaded = try ResourceLoader.load(yaml, source: "-")
+    let ns = try Self.service(loaded)
+    #expect(!ns.matches[0].fallthrough)
+    #expect(loaded.warnings.isEmpty)
   }
 
   @Test func manyDocumentsJSONAndCamelCase() throws {

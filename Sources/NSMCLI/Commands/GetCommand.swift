@@ -20,13 +20,22 @@ struct GetCommand: AsyncParsableCommand {
     case table, yaml, json
   }
 
-  @Argument(help: "ns or nse.") var kind: ResourceKind
+  @Argument(help: "ns, nse or connections.") var kind: GetKind
   @Argument(help: "Only this name.") var name: String?
   @Flag(name: .shortAndLong, help: "Keep printing changes.") var watch = false
   @Option(name: .shortAndLong, help: "table, yaml or json.") var output: Format = .table
+  @Option(
+    help:
+      "For connections: the manager to ask (env NSM_CONNECT_TO; default \(ConnectSettings.defaultManagerSocket))."
+  )
+  var manager: String?
   @OptionGroup var client: ClientOptions
 
   func run() async throws {
+    guard let kind = kind.resource else {
+      try await ConnectionsListing(get: self).run()
+      return
+    }
     if watch {
       try await client.withClient { registry in try await self.watch(registry) }
       return
@@ -55,7 +64,7 @@ struct GetCommand: AsyncParsableCommand {
   }
 
   private func watch(_ registry: RegistryClient) async throws {
-    switch kind {
+    switch kind.resource {
     case .ns:
       let request = Registry_NetworkServiceQuery.with {
         $0.networkService.name = name ?? ""
@@ -78,6 +87,7 @@ struct GetCommand: AsyncParsableCommand {
           try self.show(.endpoint(event.networkServiceEndpoint), deleted: event.deleted, header: &header)
         }
       }
+    case nil: break
     }
   }
 
@@ -115,5 +125,30 @@ struct GetCommand: AsyncParsableCommand {
       return (events.map { [$0[index]] } ?? []) + cells
     }
     return ResourceTable.render(rows, header: header)
+  }
+}
+
+/// What `get` lists: registry entries, or a manager's connections.
+enum GetKind: ExpressibleByArgument {
+  case ns, nse, connections
+
+  init?(argument: String) {
+    switch argument.lowercased() {
+    case "connections", "connection", "conn", "conns": self = .connections
+    default:
+      switch ResourceKind(argument: argument) {
+      case .ns?: self = .ns
+      case .nse?: self = .nse
+      case nil: return nil
+      }
+    }
+  }
+
+  var resource: ResourceKind? {
+    switch self {
+    case .ns: .ns
+    case .nse: .nse
+    case .connections: nil
+    }
   }
 }

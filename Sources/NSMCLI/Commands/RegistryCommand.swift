@@ -186,18 +186,6 @@ struct RegistryServeCommand: AsyncParsableCommand {
       group.cancelAll()
     }
   }
-
-  /// Runs `services` until SIGTERM or SIGINT, then shuts them down in reverse order.
-  private func runServices(_ services: [any Service], logger: Logger) async throws {
-    var groupConfiguration = ServiceGroupConfiguration(
-      services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
-      gracefulShutdownSignals: [.sigterm, .sigint],
-      logger: logger
-    )
-    // A drain that never finishes (a stuck client) escalates to cancellation.
-    groupConfiguration.maximumGracefulShutdownDuration = .seconds(10)
-    try await ServiceGroup(configuration: groupConfiguration).run()
-  }
 }
 
 struct RegistryMigrateCommand: AsyncParsableCommand {

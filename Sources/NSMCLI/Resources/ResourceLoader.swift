@@ -79,8 +79,21 @@ public struct ResourceLoader {
     ns.name = name
     if let payload = spec["payload"] { ns.payload = try string(payload, at: "spec.payload") }
     if let matches = spec["matches"] {
+      var implicit: [(Int, Node)] = []
       for (i, matchNode) in try list(matches, at: "spec.matches").enumerated() {
         ns.matches.append(try match(matchNode, at: "spec.matches[\(i)]"))
+        if (try? mapping(matchNode, at: ""))?["fallthrough"] == nil { implicit.append((i, matchNode)) }
+      }
+      // The seed's scale-from-zero document lists the supplier after the local-endpoint match
+      // and expects it to be reached when no local endpoint exists; upstream only falls through
+      // with `fallthrough: true`. Matches before a supplier route get it, said aloud.
+      if let supplier = ns.matches.lastIndex(where: { $0.routes.contains { $0.destinationSelector["supplier"] == "true" } }) {
+        for (i, node) in implicit where i < supplier {
+          ns.matches[i].fallthrough = true
+          warnings.append(
+            "\(location(node)): spec.matches[\(i)] has no fallthrough; read as fallthrough: true so that spec.matches[\(supplier)] (a supplier) is reached when it selects no endpoint"
+          )
+        }
       }
     }
     if let ids = spec["pathids"] { ns.pathIds = try strings(ids, at: "spec.path_ids") }

@@ -1,0 +1,199 @@
+public import Foundation
+public import GRPCCore
+public import GRPCNIOTransportHTTP2
+internal import Logging
+public import NSMAPI
+internal import NSMAPIGRPC
+public import NSMCore
+public import NSMTransport
+internal import SwiftProtobuf
+internal import Synchronization
+
+/// Upstream's `connect` (the client half of a hop): sends the Request on to the next hop that
+/// selection chose, with the mechanism that hop needs (KERNEL to an endpoint on this node,
+/// VXLAN from this node's tunnel address to another node's manager), and remembers the route
+/// so refreshes and the Close take it again.
+public struct ConnectNextElement: ConnectElement {
+  public let pool: PeerPool
+  public let routes: Routes
+  public let tunnelIP: String?
+  public let identity: WorkloadIdentity?
+  public let maxTokenLifetime: Duration
+  public let time: any TimeSource
+  /// How long a Request to the next hop may take when the caller set no deadline.
+  public var defaultTimeout: Duration = .seconds(15)
+
+  public init(
+    pool: PeerPool,
+    routes: Routes,
+    tunnelIP: String?,
+    identity: WorkloadIdentity?,
+    maxTokenLifetime: Duration,
+    time: any TimeSource = SystemTime()
+  ) {
+    self.pool = pool
+    self.routes = routes
+    self.tunnelIP = tunnelIP
+    self.identity = identity
+    self.maxTokenLifetime = maxTokenLifetime
+    self.time = time
+  }
+
+  public func request<Next: ConnectHandler>(
+    _ request: Networkservice_NetworkServiceRequest,
+    context: ConnectContext,
+    next: Next
+  ) async throws -> Connection_Connection {
+    guard let hop = context.nextHop else {
+      throw NSMError(.internal, "no next hop was selected for connection \(request.connection.id)")
+    }
+    let id = request.connection.id
+    let previous = routes.route(of: id)
+    var outgoing = request
+    outgoing.connection.mechanism = previous?.hop == hop ? previous!.mechanism : Connection_Mechanism()
+    if hop.viaManager {
+      guard let tunnelIP else {
+        throw NSMError.unavailable(
+          "endpoint '\(hop.endpointName)' is on another node and this manager has no tunnel address"
+        )
+      }
+      outgoing.mechanismPreferences = [Mechanisms.vxlan(sourceIP: tunnelIP)]
+    } else {
+      outgoing.mechanismPreferences = [Mechanisms.kernel(interface: nil, inodeURL: nil)]
+    }
+    if let previous, previous.hop != hop {
+      // Selection moved the connection (a reselect): the old route is closed by `begin`;
+      // forget it here so its monitor no longer reports for this connection.
+      routes.remove(id)
+    }
+    var answer = try await call(hop, context: context) { client, options, metadata in
+      try await client.request(outgoing, metadata: metadata, options: options) { try $0.message }
+    }
+    routes.set(id, Route(hop: hop, mechanism: answer.mechanism))
+    answer.mechanism = request.connection.mechanism
+    return answer
+  }
+
+  public func close<Next: ConnectHandler>(_ connection: Connection_Connection, context: ConnectContext, next: Next)
+    async throws
+  {
+    guard let route = routes.remove(connection.id) ?? context.nextHop.map({ Route(hop: $0, mechanism: .init()) })
+    else {
+      try await next.close(connection, context: context)
+      return
+    }
+    var outgoing = connection
+    outgoing.mechanism = route.mechanism
+    outgoing.networkServiceEndpointName = route.hop.endpointName
+    _ = try await call(route.hop, context: context) { client, options, metadata in
+      try await client.close(outgoing, metadata: metadata, options: options) { _ in true }
+    }
+    try await next.close(connection, context: context)
+  }
+
+  private func call<Result: Sendable>(
+    _ hop: NextHop,
+    context: ConnectContext,
+    _ body: (Networkservice_NetworkService.Client<PeerTransport>, CallOptions, Metadata) async throws -> Result
+  ) async throws -> Result {
+    var options = CallOptions.defaults
+    // A dead endpoint must fail at once, so selection tries the next one.
+    options.waitForReady = false
+    options.timeout = context.deadline.map { $0 - .now } ?? defaultTimeout
+    if let timeout = options.timeout, timeout <= .zero {
+      throw NSMError(.deadlineExceeded, "the caller's deadline passed before \(hop) could be called")
+    }
+    do {
+      return try await pool.withConnection(to: hop.address, caller: hop.address.description) { connection in
+        let metadata = try await ClientToken.metadata(
+          identity: identity,
+          peer: connection.peer,
+          maxTokenLifetime: maxTokenLifetime,
+          now: time.date
+        )
+        return try await body(Networkservice_NetworkService.Client(wrapping: connection.grpc), options, metadata)
+      }
+    } catch let error as RPCError where error.code == .unavailable {
+      throw RPCError(code: .unavailable, message: "\(hop) is unreachable: \(error.message)")
+    } catch let error as NSMError where error.code == .unavailable {
+      throw NSMError.unavailable("\(hop) is unreachable: \(error.message)")
+    }
+  }
+}
+
+public typealias PeerTransport = HTTP2ClientTransport.Posix
+
+/// The route each connection took out of this hop: its next hop and that side's mechanism.
+public struct Route: Sendable, Equatable {
+  public var hop: NextHop
+  public var mechanism: Connection_Mechanism
+}
+
+public final class Routes: Sendable {
+  private let routes = Mutex<[String: Route]>([:])
+  private let onChange: @Sendable (String, Route?) -> Void
+
+  public init(onChange: @escaping @Sendable (String, Route?) -> Void = { _, _ in }) {
+    self.onChange = onChange
+  }
+
+  public func route(of id: String) -> Route? { routes.withLock { $0[id] } }
+
+  func set(_ id: String, _ route: Route) {
+    routes.withLock { $0[id] = route }
+    onChange(id, route)
+  }
+
+  @discardableResult
+  func remove(_ id: String) -> Route? {
+    let removed = routes.withLock { $0.removeValue(forKey: id) }
+    if removed != nil { onChange(id, nil) }
+    return removed
+  }
+
+  public var count: Int { routes.withLock { $0.count } }
+}
+
+/// The metadata a client hop sends with each call (reference §4.2): its path token for the
+/// next hop and the token's expiry, RFC 3339 with nanoseconds as upstream writes it.
+public enum ClientToken {
+  public static let tokenKey = "nsm-client-token"
+  public static let expiresKey = "nsm-client-token-expires"
+
+  public static func metadata(
+    identity: WorkloadIdentity?,
+    peer: WorkloadIdentity.Peer?,
+    maxTokenLifetime: Duration,
+    now: Date
+  ) async throws -> Metadata {
+    var metadata: Metadata = [:]
+    var expires = now.addingTimeInterval(maxTokenLifetime.timeInterval)
+    if let identity {
+      let token = try await identity.token(
+        for: peer?.id,
+        peerNotAfter: peer?.notAfter,
+        maxLifetime: maxTokenLifetime,
+        now: now
+      )
+      metadata.addString(token.text, forKey: tokenKey)
+      expires = token.claims.expires
+    }
+    metadata.addString(RFC3339.format(expires), forKey: expiresKey)
+    return metadata
+  }
+
+  /// What a server reads from a call's metadata; nil when the caller sent neither.
+  public static func incoming(_ metadata: Metadata) throws(NSMError) -> ConnectContext.IncomingToken? {
+    let token = metadata[stringValues: tokenKey].first(where: { _ in true })
+    let expiresText = metadata[stringValues: expiresKey].first(where: { _ in true })
+    if token == nil, expiresText == nil { return nil }
+    var expires: Date?
+    if let expiresText {
+      guard let parsed = RFC3339.parse(expiresText) else {
+        throw .invalidArgument("\(expiresKey) '\(expiresText)' is not an RFC 3339 time")
+      }
+      expires = parsed
+    }
+    return ConnectContext.IncomingToken(token: token ?? "", expires: expires)
+  }
+}

@@ -1,0 +1,115 @@
+internal import GRPCCore
+public import Logging
+internal import NSMAPI
+internal import NSMAPIGRPC
+internal import NSMCore
+public import NSMTransport
+internal import Synchronization
+
+/// Watches the next hops of this hop's connections (upstream's monitor passthrough): when a
+/// next hop reports one of them DOWN or deleted, or its monitor stream ends (the endpoint or
+/// the other manager died), the connection turns DOWN here too, which is how a client learns
+/// to heal.
+///
+/// One stream per next-hop address, whatever the number of connections through it.
+public final class DownstreamMonitors: Sendable {
+  private struct Watch {
+    var connections: Set<String> = []
+    var task: Task<Void, Never>?
+  }
+
+  public let name: String
+  private let pool: PeerPool
+  private let monitor: ConnectionMonitor
+  private let identity: WorkloadIdentity?
+  private let maxTokenLifetime: Duration
+  private let logger: Logger
+  private let watches = Mutex<[ServiceAddress: Watch]>([:])
+
+  public init(
+    name: String,
+    pool: PeerPool,
+    monitor: ConnectionMonitor,
+    identity: WorkloadIdentity?,
+    maxTokenLifetime: Duration,
+    logger: Logger
+  ) {
+    self.name = name
+    self.pool = pool
+    self.monitor = monitor
+    self.identity = identity
+    self.maxTokenLifetime = maxTokenLifetime
+    self.logger = logger
+  }
+
+  /// Feeds ``Routes``' changes: a connection routed to an address, or no longer routed.
+  public func routeChanged(_ id: String, _ route: Route?) {
+    var cancel: Task<Void, Never>?
+    watches.withLock { watches in
+      for (address, var watch) in watches where watch.connections.contains(id) && address != route?.hop.address {
+        watch.connections.remove(id)
+        if watch.connections.isEmpty {
+          cancel = watch.task
+          watches[address] = nil
+        } else {
+          watches[address] = watch
+        }
+      }
+      guard let address = route?.hop.address else { return }
+      var watch = watches[address] ?? Watch()
+      watch.connections.insert(id)
+      if watch.task == nil {
+        watch.task = Task { await self.watch(address) }
+      }
+      watches[address] = watch
+    }
+    cancel?.cancel()
+  }
+
+  /// Next hops watched now.
+  public var count: Int { watches.withLock { $0.count } }
+
+  private func watch(_ address: ServiceAddress) async {
+    var selector = Connection_MonitorScopeSelector()
+    var segment = Connection_PathSegment()
+    segment.name = name
+    selector.pathSegments = [segment]
+    do {
+      try await pool.withConnection(to: address, caller: address.description) { connection in
+        let metadata = try await ClientToken.metadata(
+          identity: identity,
+          peer: connection.peer,
+          maxTokenLifetime: maxTokenLifetime,
+          now: .now
+        )
+        let client = Connection_MonitorConnection.Client(wrapping: connection.grpc)
+        try await client.monitorConnections(selector, metadata: metadata) { response in
+          for try await event in response.messages { self.handle(event, from: address) }
+        }
+      }
+    } catch {
+      if Task.isCancelled { return }
+      logger.debug("next hop's monitor stream failed", metadata: ["address": "\(address)", "error": "\(error)"])
+    }
+    if Task.isCancelled { return }
+    // The next hop is gone (or ended the stream): everything routed through it is DOWN.
+    let lost = watches.withLock { $0.removeValue(forKey: address)?.connections ?? [] }
+    if !lost.isEmpty {
+      logger.info(
+        "next hop lost; its connections are down",
+        metadata: ["address": "\(address)", "connections": "\(lost.count)"]
+      )
+    }
+    for id in lost { monitor.markDown(id) }
+  }
+
+  private func handle(_ event: Connection_ConnectionEvent, from address: ServiceAddress) {
+    guard event.type != .initialStateTransfer else { return }
+    let tracked = watches.withLock { $0[address]?.connections ?? [] }
+    for connection in event.connections.values where event.type == .delete || connection.state == .down {
+      for segment in connection.path.pathSegments where segment.name == name && tracked.contains(segment.id) {
+        monitor.markDown(segment.id)
+      }
+    }
+  }
+}

@@ -1,0 +1,173 @@
+public import NSMAPI
+public import NSMCore
+internal import Synchronization
+
+/// Chooses the mechanism of the incoming side of this hop from the caller's preferences, as
+/// upstream's `mechanisms` server does: KERNEL for a workload on this node, VXLAN from another
+/// node's manager (this side picks `dst_ip`, `dst_port` and the VNI). A refresh keeps what was
+/// chosen. The data plane issue makes these carry packets; here they are negotiated and kept.
+public struct MechanismElement: ConnectElement {
+  public enum Role: Sendable {
+    /// A manager: the workload's KERNEL parameters (its namespace, its interface) pass as given.
+    case manager
+    /// An endpoint: KERNEL names this endpoint's own namespace, and an interface name when the
+    /// caller gave none.
+    case endpoint(inodeURL: String)
+  }
+
+  public let role: Role
+  /// This node's tunnel address; nil: VXLAN is not offered.
+  public let tunnelIP: String?
+  public let vxlanPort: Int
+  public let vnis: VNIAllocator
+
+  public init(role: Role, tunnelIP: String?, vxlanPort: Int = 4789, vnis: VNIAllocator = VNIAllocator()) {
+    self.role = role
+    self.tunnelIP = tunnelIP
+    self.vxlanPort = vxlanPort
+    self.vnis = vnis
+  }
+
+  public func request<Next: ConnectHandler>(
+    _ request: Networkservice_NetworkServiceRequest,
+    context: ConnectContext,
+    next: Next
+  ) async throws -> Connection_Connection {
+    var request = request
+    let id = request.connection.id
+    let chosen = try choose(request)
+    let allocated = chosen.type == Mechanisms.vxlan && vnis.vni(of: id) == nil
+    var mechanism = chosen
+    if chosen.type == Mechanisms.vxlan {
+      let vni = try vnis.allocate(
+        source: chosen.parameters[Mechanisms.Key.srcIP] ?? "",
+        connection: id,
+        wanted: chosen.parameters[Mechanisms.Key.vni].flatMap(UInt32.init)
+      )
+      mechanism.parameters[Mechanisms.Key.vni] = String(vni)
+    }
+    request.connection.mechanism = mechanism
+    do {
+      var answer = try await next.request(request, context: context)
+      answer.mechanism = mechanism
+      return answer
+    } catch {
+      if allocated { vnis.release(connection: id) }
+      throw error
+    }
+  }
+
+  public func close<Next: ConnectHandler>(_ connection: Connection_Connection, context: ConnectContext, next: Next)
+    async throws
+  {
+    defer { vnis.release(connection: connection.id) }
+    try await next.close(connection, context: context)
+  }
+
+  func choose(_ request: Networkservice_NetworkServiceRequest) throws(NSMError) -> Connection_Mechanism {
+    if request.connection.hasMechanism, !request.connection.mechanism.type.isEmpty {
+      let kept = request.connection.mechanism
+      try Mechanisms.validate(kept)
+      if supports(kept.type) { return kept }
+    }
+    guard !request.mechanismPreferences.isEmpty else {
+      throw .invalidArgument("the request offers no mechanism (mechanism_preferences is empty; KERNEL or VXLAN)")
+    }
+    var offered: [String] = []
+    for preference in request.mechanismPreferences {
+      offered.append("\(preference.cls)/\(preference.type)")
+      guard supports(preference.type) else { continue }
+      try Mechanisms.validate(preference)
+      var mechanism = preference
+      switch preference.type {
+      case Mechanisms.kernel:
+        if mechanism.cls.isEmpty { mechanism.cls = Mechanisms.local }
+        if case .endpoint(let inodeURL) = role {
+          mechanism.parameters[Mechanisms.Key.inodeURL] = inodeURL
+          if (mechanism.parameters[Mechanisms.Key.interfaceName] ?? "").isEmpty {
+            mechanism.parameters[Mechanisms.Key.interfaceName] = Self.interfaceName(for: request.connection)
+          }
+        }
+      default:
+        guard let tunnelIP else { continue }
+        if mechanism.cls.isEmpty { mechanism.cls = Mechanisms.remote }
+        guard !(mechanism.parameters[Mechanisms.Key.srcIP] ?? "").isEmpty else {
+          throw .invalidArgument("VXLAN mechanism: src_ip is missing")
+        }
+        mechanism.parameters[Mechanisms.Key.dstIP] = tunnelIP
+        mechanism.parameters[Mechanisms.Key.dstPort] = String(vxlanPort)
+        if mechanism.parameters[Mechanisms.Key.srcPort] == nil {
+          mechanism.parameters[Mechanisms.Key.srcPort] = String(vxlanPort)
+        }
+      }
+      return mechanism
+    }
+    throw .invalidArgument(
+      "none of the offered mechanisms (\(offered.joined(separator: ", "))) is supported here (\(supported.joined(separator: ", ")))"
+    )
+  }
+
+  private var supported: [String] {
+    tunnelIP == nil ? [Mechanisms.kernel] : [Mechanisms.kernel, Mechanisms.vxlan]
+  }
+
+  private func supports(_ type: String) -> Bool {
+    supported.contains(type)
+  }
+
+  /// An endpoint-side interface name: short, and distinct per connection.
+  static func interfaceName(for connection: Connection_Connection) -> String {
+    "nsm-" + String(connection.id.filter(\.isHexDigit).prefix(Mechanisms.maxInterfaceName - 4))
+  }
+}
+
+/// VXLAN network identifiers this node handed out: unique per source address, kept across
+/// refreshes, free again after Close.
+public final class VNIAllocator: Sendable {
+  private struct State {
+    var bySource: [String: Set<UInt32>] = [:]
+    var byConnection: [String: (source: String, vni: UInt32)] = [:]
+    var cursor: UInt32 = 0
+  }
+
+  private let state = Mutex(State())
+
+  public init() {}
+
+  public func vni(of connection: String) -> UInt32? {
+    state.withLock { $0.byConnection[connection]?.vni }
+  }
+
+  public func allocate(source: String, connection: String, wanted: UInt32? = nil) throws(NSMError) -> UInt32 {
+    let result: UInt32? = state.withLock { state in
+      if let held = state.byConnection[connection], held.source == source { return held.vni }
+      var used = state.bySource[source, default: []]
+      guard used.count < (1 << 24) - 2 else { return nil }
+      var vni: UInt32
+      if let wanted, wanted > 0, wanted < 1 << 24, !used.contains(wanted) {
+        vni = wanted
+      } else {
+        repeat {
+          state.cursor = state.cursor % ((1 << 24) - 1) + 1
+          vni = state.cursor
+        } while used.contains(vni)
+      }
+      used.insert(vni)
+      state.bySource[source] = used
+      state.byConnection[connection] = (source, vni)
+      return vni
+    }
+    guard let result else { throw NSMError(.resourceExhausted, "no VXLAN network identifier is free for \(source)") }
+    return result
+  }
+
+  public func release(connection: String) {
+    state.withLock { state in
+      guard let (source, vni) = state.byConnection.removeValue(forKey: connection) else { return }
+      state.bySource[source]?.remove(vni)
+      if state.bySource[source]?.isEmpty == true { state.bySource[source] = nil }
+    }
+  }
+
+  public var count: Int { state.withLock { $0.byConnection.count } }
+}

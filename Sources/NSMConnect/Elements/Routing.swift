@@ -1,0 +1,49 @@
+public import NSMAPI
+public import NSMCore
+internal import Synchronization
+
+/// How a manager reaches an endpoint: an endpoint that registered through this manager is
+/// stored in the registry with the manager's URL, and reached at its own address, which only
+/// this manager knows (upstream's `localbypass`); any other endpoint is reached through the
+/// manager whose URL its record carries.
+public final class Routing: Sendable {
+  public let ownURL: String
+  private let local = Mutex<[String: ServiceAddress]>([:])
+
+  public init(ownURL: String) {
+    self.ownURL = ownURL
+  }
+
+  public func addLocal(_ name: String, at address: ServiceAddress) {
+    local.withLock { $0[name] = address }
+  }
+
+  public func removeLocal(_ name: String) {
+    local.withLock { _ = $0.removeValue(forKey: name) }
+  }
+
+  public func localAddress(of name: String) -> ServiceAddress? {
+    local.withLock { $0[name] }
+  }
+
+  public var localCount: Int { local.withLock { $0.count } }
+
+  public func hop(for endpoint: Registry_NetworkServiceEndpoint) throws(NSMError) -> NextHop {
+    if endpoint.url == ownURL {
+      guard let address = localAddress(of: endpoint.name) else {
+        throw NSMError.unavailable(
+          "endpoint '\(endpoint.name)' is registered with this manager's URL but is not connected to it (a previous run's registration?)"
+        )
+      }
+      return NextHop(address: address, endpointName: endpoint.name, viaManager: false)
+    }
+    guard !endpoint.url.isEmpty else {
+      throw NSMError.unavailable("endpoint '\(endpoint.name)' has no URL")
+    }
+    do {
+      return NextHop(address: try ServiceAddress(parsing: endpoint.url), endpointName: endpoint.name, viaManager: true)
+    } catch {
+      throw NSMError.unavailable("endpoint '\(endpoint.name)' has an unusable URL '\(endpoint.url)': \(error.message)")
+    }
+  }
+}

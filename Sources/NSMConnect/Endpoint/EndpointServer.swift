@@ -1,0 +1,214 @@
+internal import GRPCCore
+public import Logging
+public import NSMAPI
+internal import NSMAPIGRPC
+public import NSMCore
+internal import NSMRegistry
+public import NSMTransport
+public import ServiceLifecycle
+
+/// `nsm endpoint`: a network service endpoint. It registers through its manager (and renews,
+/// and registers again at once when the manager restarted), answers Requests with addresses
+/// of its prefix, composes (passthrough) or scales from zero (supplier) when configured, and
+/// unregisters on shutdown.
+public final class EndpointServer: Service {
+  public let configuration: EndpointConfiguration
+  public let monitor = ConnectionMonitor()
+  public let pool: PeerPool
+  private let manager: GRPCClient<PeerTransport>
+  private let host: GRPCServerHost
+  private let streams = ActiveStreams()
+  private let logger: Logger
+
+  public init(configuration: EndpointConfiguration, logger: Logger) throws {
+    self.configuration = configuration
+    self.logger = logger
+    let time = configuration.time
+    pool = PeerPool(logger: logger, identity: configuration.identity, time: time)
+    var factory = ClientFactory(identity: configuration.identity)
+    factory.pathTokens = true
+    factory.maxTokenLifetime = configuration.maxTokenLifetime
+    manager = try factory.client(for: configuration.connectTo)
+    let monitor = self.monitor
+    let pool = self.pool
+    let downstream = DownstreamMonitors(
+      name: configuration.name,
+      pool: pool,
+      monitor: monitor,
+      identity: configuration.identity,
+      maxTokenLifetime: configuration.maxTokenLifetime,
+      logger: logger
+    )
+    let routes = Routes { downstream.routeChanged($0, $1) }
+    let chain = ConnectChain {
+      UpdatePathElement(name: configuration.name)
+      BeginElement()
+      TokenElement(identity: configuration.identity, maxTokenLifetime: configuration.maxTokenLifetime, time: time)
+      TimeoutElement(time: time)
+      MonitorElement(monitor: monitor)
+      if configuration.passthrough == nil {
+        TrimPathElement()
+      } else {
+        PassThrough()
+      }
+      MechanismElement(role: .endpoint(inodeURL: configuration.inodeURL), tunnelIP: nil)
+      IPAMElement(prefix: configuration.cidr)
+      if let passthrough = configuration.passthrough {
+        PassthroughElement(
+          manager: configuration.connectTo,
+          service: passthrough.service,
+          labels: passthrough.labels,
+          inodeURL: configuration.inodeURL,
+          pool: pool,
+          routes: routes,
+          identity: configuration.identity,
+          maxTokenLifetime: configuration.maxTokenLifetime,
+          time: time
+        )
+      } else if let command = configuration.supplierCommand {
+        SupplierElement(template: command)
+      } else {
+        PassThrough()
+      }
+    }
+    host = try GRPCServerHost(
+      address: configuration.listen,
+      identity: configuration.identity,
+      limits: configuration.limits,
+      services: [
+        NetworkServiceService(chain: chain, logger: logger, time: time),
+        MonitorConnectionService(monitor: monitor, streams: streams),
+      ]
+    )
+  }
+
+  /// Everything an endpoint process runs.
+  public var services: [any Service] { [pool, self] }
+
+  public var listeningAddress: ServiceAddress {
+    get async throws { try await host.listeningAddress }
+  }
+
+  /// The registration it keeps: its services, labels and URL.
+  public func registration(url: String) -> Registry_NetworkServiceEndpoint {
+    var endpoint = Registry_NetworkServiceEndpoint()
+    endpoint.name = configuration.name
+    endpoint.networkServiceNames = configuration.services
+    for service in configuration.services {
+      var labels = Registry_NetworkServiceLabels()
+      labels.labels = configuration.labels
+      endpoint.networkServiceLabels[service] = labels
+    }
+    endpoint.url = url
+    return endpoint
+  }
+
+  /// Serves until graceful shutdown (or, with an idle timeout, until idle that long), then
+  /// unregisters and drains.
+  public func run() async throws {
+    let host = self.host
+    let manager = self.manager
+    try await withThrowingDiscardingTaskGroup { group in
+      group.addTask { try await host.serve() }
+      group.addTask { try await manager.runConnections() }
+      let url = try await host.listeningAddress.description
+      logger.info(
+        "endpoint listening",
+        metadata: [
+          "name": "\(configuration.name)", "url": "\(url)",
+          "services": "\(configuration.services.joined(separator: ","))",
+          "cidr": "\(configuration.cidr)", "manager": "\(configuration.connectTo)",
+        ]
+      )
+      await cancelWhenGracefulShutdown {
+        var parts: [@Sendable () async -> Void] = [{ await self.keepRegistered(url: url) }]
+        if let idle = self.configuration.idleTimeout {
+          parts.append {
+            await self.waitUntilIdle(for: idle)
+            self.logger.info("idle: no connections for \(GoDuration.format(idle)); exiting")
+          }
+        }
+        await firstOf(parts)
+      }
+      await unregister(url: url)
+      streams.closeAll()
+      monitor.finishAll()
+      host.beginGracefulShutdown()
+      manager.beginGracefulShutdown()
+    }
+    logger.info("endpoint stopped")
+  }
+
+  private func keepRegistered(url: String) async {
+    let registration = registration(url: url)
+    var registered = false
+    while !Task.isCancelled {
+      var record = registration
+      record.expirationTime = .init(
+        date: configuration.time.date.addingTimeInterval(configuration.expirePeriod.timeInterval)
+      )
+      do {
+        var options = CallOptions.defaults
+        options.timeout = .seconds(10)
+        _ = try await Registry_NetworkServiceEndpoint.register(record, on: manager, options: options)
+        if !registered { logger.info("registered", metadata: ["name": "\(configuration.name)"]) }
+        registered = true
+      } catch {
+        if Task.isCancelled { return }
+        logger.warning("registering through the manager failed; retrying", metadata: ["error": "\(error)"])
+        registered = false
+        try? await configuration.time.sleep(for: .milliseconds(500))
+        continue
+      }
+      // Renew at a third of the lease, or at once when the manager restarts (it lost the
+      // endpoint's address then).
+      await firstOf([
+        { try? await self.configuration.time.sleep(for: self.configuration.expirePeriod / 3) },
+        { await self.waitForManagerLoss() },
+      ])
+    }
+  }
+
+  /// Returns when the connection to the manager breaks: a monitor stream that selects nothing
+  /// is the cheapest signal.
+  private func waitForManagerLoss() async {
+    var selector = Connection_MonitorScopeSelector()
+    selector.networkServices = ["\(configuration.name)/liveness"]
+    do {
+      try await Connection_MonitorConnection.Client(wrapping: manager).monitorConnections(selector) { response in
+        for try await _ in response.messages {}
+      }
+    } catch {}
+  }
+
+  private func waitUntilIdle(for idle: Duration) async {
+    let time = configuration.time
+    var idleSince = time.now
+    while !Task.isCancelled {
+      if !monitor.connections.isEmpty { idleSince = time.now }
+      if time.now - idleSince >= idle { return }
+      try? await time.sleep(for: min(idle, .seconds(1)))
+    }
+  }
+
+  private func unregister(url: String) async {
+    var options = CallOptions.defaults
+    options.timeout = .seconds(5)
+    options.waitForReady = false
+    do {
+      try await Registry_NetworkServiceEndpoint.unregister(registration(url: url), on: manager, options: options)
+      logger.info("unregistered", metadata: ["name": "\(configuration.name)"])
+    } catch {
+      logger.warning("unregistering failed; the registration expires on its own", metadata: ["error": "\(error)"])
+    }
+  }
+}
+
+/// Runs `operations` concurrently until the first returns, then cancels the others.
+func firstOf(_ operations: [@Sendable () async -> Void]) async {
+  await withTaskGroup(of: Void.self) { group in
+    for operation in operations { group.addTask { await operation() } }
+    await group.next()
+    group.cancelAll()
+  }
+}

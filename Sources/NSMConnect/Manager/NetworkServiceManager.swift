@@ -1,0 +1,130 @@
+internal import GRPCCore
+public import Logging
+internal import NSMAPI
+public import NSMCore
+internal import NSMRegistry
+public import NSMTransport
+public import ServiceLifecycle
+
+/// `nsm manager`: one node's Network Service Manager (upstream's nsmgr, with its forwarder's
+/// role in the control plane). Workloads of the node request connections from it and register
+/// through it; it selects endpoints by the network service's matches and reaches them
+/// directly or through the manager of their node.
+public final class NetworkServiceManager: Service {
+  public let configuration: ManagerConfiguration
+  public let monitor = ConnectionMonitor()
+  public let routing: Routing
+  public let routes: Routes
+  public let pool: PeerPool
+  private let registry: GRPCClient<PeerTransport>
+  private let hosts: [GRPCServerHost]
+  private let streams = ActiveStreams()
+  private let downstream: DownstreamMonitors
+  private let logger: Logger
+
+  public init(configuration: ManagerConfiguration, logger: Logger) throws {
+    self.configuration = configuration
+    self.logger = logger
+    let time = configuration.time
+    routing = Routing(ownURL: configuration.url)
+    pool = PeerPool(logger: logger, identity: configuration.identity, limits: configuration.peerLimits, time: time)
+    var factory = ClientFactory(identity: configuration.identity)
+    factory.pathTokens = true
+    factory.maxTokenLifetime = configuration.maxTokenLifetime
+    registry = try factory.client(for: configuration.registry)
+    let downstream = DownstreamMonitors(
+      name: configuration.name,
+      pool: pool,
+      monitor: monitor,
+      identity: configuration.identity,
+      maxTokenLifetime: configuration.maxTokenLifetime,
+      logger: logger
+    )
+    self.downstream = downstream
+    let routes = Routes { downstream.routeChanged($0, $1) }
+    self.routes = routes
+    let directory = RegistryDirectory(grpc: registry)
+    let monitor = self.monitor
+    let routing = self.routing
+    let pool = self.pool
+    let chain = ConnectChain {
+      UpdatePathElement(name: configuration.name)
+      BeginElement()
+      TokenElement(identity: configuration.identity, maxTokenLifetime: configuration.maxTokenLifetime, time: time)
+      TimeoutElement(time: time)
+      MonitorElement(monitor: monitor)
+      MechanismElement(role: .manager, tunnelIP: configuration.tunnelIP)
+      ClientInfoElement(labels: configuration.nodeLabels)
+      DiscoverElement(directory: directory, time: time)
+      SelectElement(routing: routing, directory: directory, routes: routes)
+      ConnectNextElement(
+        pool: pool,
+        routes: routes,
+        tunnelIP: configuration.tunnelIP,
+        identity: configuration.identity,
+        maxTokenLifetime: configuration.maxTokenLifetime,
+        time: time
+      )
+    }
+    let services: [any RegistrableRPCService] = [
+      NetworkServiceService(chain: chain, logger: logger, time: time),
+      MonitorConnectionService(monitor: monitor, streams: streams),
+      RegistryPassage<Registry_NetworkService>(registry: registry, streams: streams, hooks: .init()),
+      RegistryPassage<Registry_NetworkServiceEndpoint>(
+        registry: registry,
+        streams: streams,
+        hooks: .manager(routing: routing, labels: configuration.nodeLabels)
+      ),
+    ]
+    hosts = try configuration.listen.map {
+      try GRPCServerHost(
+        address: $0,
+        identity: configuration.identity,
+        limits: configuration.limits,
+        services: services
+      )
+    }
+  }
+
+  /// Everything a manager process runs; a `ServiceGroup` stops them in reverse order.
+  public var services: [any Service] { [pool, self] }
+
+  /// Where it listens, once it does (port 0 resolved), in the order of ``ManagerConfiguration/listen``.
+  public var listeningAddresses: [ServiceAddress] {
+    get async throws {
+      var addresses: [ServiceAddress] = []
+      for host in hosts { addresses.append(try await host.listeningAddress) }
+      return addresses
+    }
+  }
+
+  public func run() async throws {
+    let hosts = self.hosts
+    let registry = self.registry
+    let streams = self.streams
+    let monitor = self.monitor
+    let logger = self.logger
+    try await withGracefulShutdownHandler {
+      try await withThrowingDiscardingTaskGroup { group in
+        group.addTask { try await registry.runConnections() }
+        for host in hosts { group.addTask { try await host.serve() } }
+        let addresses = try await self.listeningAddresses
+        logger.info(
+          "manager listening",
+          metadata: [
+            "name": "\(self.configuration.name)",
+            "listen": "\(addresses.map(\.description).joined(separator: ","))",
+            "url": "\(self.configuration.url)", "registry": "\(self.configuration.registry)",
+            "labels": "\(self.configuration.nodeLabels)",
+          ]
+        )
+      }
+    } onGracefulShutdown: {
+      logger.info("manager shutting down")
+      streams.closeAll()
+      monitor.finishAll()
+      for host in hosts { host.beginGracefulShutdown() }
+      registry.beginGracefulShutdown()
+    }
+  }
+}

@@ -1,0 +1,146 @@
+internal import Foundation
+public import NSMCore
+internal import Synchronization
+
+/// A domain for Network Service API tests: a registry and any number of managers (nodes),
+/// endpoints and clients, each a real `nsm` process on loopback, their sockets in one temporary
+/// folder. Everything it started is killed and the folder removed when ``run(_:)`` returns,
+/// also when the test fails.
+public final class ConnectSandbox: Sendable {
+  public let folder: String
+  public let registry: ServiceAddress
+  private let processes = Mutex<[NSMProcess.Running]>([])
+  /// Extra arguments every manager, endpoint and client gets (e.g. an identity).
+  public let commonArguments: @Sendable (String) -> [String]
+
+  private init(folder: String, registry: ServiceAddress, commonArguments: @escaping @Sendable (String) -> [String]) {
+    self.folder = folder
+    self.registry = registry
+    self.commonArguments = commonArguments
+  }
+
+  public struct Manager: Sendable {
+    public let name: String
+    public let process: NSMProcess.Running
+    /// Where this node's workloads reach it.
+    public let socket: ServiceAddress
+    /// Where other managers reach it (its URL).
+    public let url: ServiceAddress
+  }
+
+  /// Runs `body` with a fresh sandbox whose registry is already listening.
+  public static func run<Result: Sendable>(
+    registryArguments: [String] = [],
+    commonArguments: @escaping @Sendable (String) -> [String] = { _ in [] },
+    _ body: (ConnectSandbox) async throws -> Result
+  ) async throws -> Result {
+    // Unix socket paths are limited to 107 bytes: a short folder.
+    let folder = "/tmp/nsm-" + String(UUID().uuidString.prefix(8)).lowercased()
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    var registryProcess: NSMProcess.Running?
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    do {
+      let process = try NSMProcess.Running(
+        ["registry", "--listen", "tcp://127.0.0.1:0", "--log-level", "info"] + registryArguments
+          + commonArguments("registry")
+      )
+      registryProcess = process
+      let sandbox = ConnectSandbox(
+        folder: folder,
+        registry: try await process.registryAddress(),
+        commonArguments: commonArguments
+      )
+      sandbox.processes.withLock { $0.append(process) }
+      defer { sandbox.killAll() }
+      return try await body(sandbox)
+    } catch {
+      registryProcess?.signal(SIGKILL)
+      throw error
+    }
+  }
+
+  /// Starts `nsm arguments`, killed with the sandbox.
+  public func start(_ arguments: [String], environment: [String: String] = [:]) throws -> NSMProcess.Running {
+    let process = try NSMProcess.Running(arguments, environment: environment)
+    processes.withLock { $0.append(process) }
+    return process
+  }
+
+  /// A manager for node `node`, listening on a unix socket and a tcp port.
+  public func manager(_ name: String, node: String, arguments: [String] = []) async throws -> Manager {
+    let port = try freeLoopbackPort()
+    let socket = ServiceAddress.unix(path: "\(folder)/\(name).sock")
+    let url = ServiceAddress.tcp(host: "127.0.0.1", port: port)
+    let process = try start(
+      [
+        "manager", "--name", name, "--listen", socket.description, "--listen", url.description, "--registry",
+        registry.description, "--node-name", node, "--log-level", "debug",
+      ] + arguments + commonArguments(name)
+    )
+    guard await process.stderrLine(containing: "manager listening") != nil else {
+      throw NSMError.unavailable("manager \(name) did not start: \(process.stderrLog.joined(separator: "\n"))")
+    }
+    return Manager(name: name, process: process, socket: socket, url: url)
+  }
+
+  /// An endpoint registered through `manager`, once its registration went through.
+  public func endpoint(
+    _ name: String,
+    manager: Manager,
+    services: [String],
+    labels: [String: String] = [:],
+    cidr: String,
+    arguments: [String] = []
+  ) async throws -> NSMProcess.Running {
+    var command = [
+      "endpoint", "--name", name, "--connect-to", manager.socket.description, "--cidr", cidr, "--listen",
+      "unix://\(folder)/\(name).sock", "--log-level", "debug",
+    ]
+    for service in services { command += ["--service", service] }
+    if !labels.isEmpty { command += ["--labels", Self.labels(labels)] }
+    let process = try start(command + arguments + commonArguments(name))
+    guard await process.stderrLine(containing: "] registered") != nil else {
+      throw NSMError.unavailable("endpoint \(name) did not register: \(process.stderrLog.joined(separator: "\n"))")
+    }
+    return process
+  }
+
+  /// A client of `manager` printing its connections as JSON lines.
+  public func client(
+    _ name: String,
+    manager: Manager,
+    services: [String],
+    labels: [String: String] = [:],
+    arguments: [String] = []
+  ) throws -> NSMProcess.Running {
+    var command = ["client", "--name", name, "--connect-to", manager.socket.description, "-o", "json", "--log-level", "debug"]
+    for service in services { command += ["--network-service", service] }
+    if !labels.isEmpty { command += ["--labels", Self.labels(labels)] }
+    return try start(command + arguments + commonArguments(name))
+  }
+
+  /// `nsm apply` of a document to the registry.
+  public func apply(_ yaml: String) async throws {
+    let result = try await NSMProcess.run(
+      ["apply", "-f", "-", "--registry", registry.description] + commonArguments("apply"),
+      stdin: yaml
+    )
+    guard result.status == 0 else { throw NSMError.invalidArgument("nsm apply failed: \(result.stderr)") }
+  }
+
+  /// `nsm apply` of an example of `deploy/examples`.
+  public func applyExample(_ file: String) async throws {
+    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent().appendingPathComponent("deploy/examples/\(file)")
+    try await apply(try String(contentsOf: url, encoding: .utf8))
+  }
+
+  public func killAll() {
+    let all = processes.withLock { $0 }
+    for process in all where process.process.isRunning { process.signal(SIGKILL) }
+  }
+
+  static func labels(_ labels: [String: String]) -> String {
+    labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+  }
+}
