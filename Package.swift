@@ -290,6 +290,15 @@ let package = Package(
       swiftSettings: strictSettings
     ),
     .testTarget(
+      name: "NSMConnectTests",
+      dependencies: [
+        "NSMConnect", "NSMTransport", "NSMCore", "NSMAPI", "NSMAPIGRPC", "NSMTesting", "nsm",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
       name: "NSMCLITests",
       dependencies: [
         "NSMCLI", "NSMRegistry", "NSMStore", "NSMTransport", "NSMCore", "NSMAPI", "NSMTesting", "nsm",

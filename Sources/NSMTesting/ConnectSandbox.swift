@@ -113,7 +113,9 @@ public final class ConnectSandbox: Sendable {
     labels: [String: String] = [:],
     arguments: [String] = []
   ) throws -> NSMProcess.Running {
-    var command = ["client", "--name", name, "--connect-to", manager.socket.description, "-o", "json", "--log-level", "debug"]
+    var command = [
+      "client", "--name", name, "--connect-to", manager.socket.description, "-o", "json", "--log-level", "debug",
+    ]
     for service in services { command += ["--network-service", service] }
     if !labels.isEmpty { command += ["--labels", Self.labels(labels)] }
     return try start(command + arguments + commonArguments(name))

@@ -34,6 +34,7 @@ public struct NSMProcess: Sendable {
     public let stderrLines: AsyncStream<String>
     private let finished: AsyncStream<Int32>
     private let stderrSeen = LinesSeen()
+    private let stdoutSeen = LinesSeen()
 
     public init(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil) throws {
       let process = Process()
@@ -54,7 +55,7 @@ public struct NSMProcess: Sendable {
         finishedContinuation.yield($0.terminationStatus); finishedContinuation.finish()
       }
       self.process = process
-      stdoutLines = Self.lines(of: out.fileHandleForReading)
+      stdoutLines = Self.lines(of: out.fileHandleForReading, seen: stdoutSeen)
       stderrLines = Self.lines(of: err.fileHandleForReading, seen: stderrSeen)
       try process.run()
       if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
@@ -97,6 +98,9 @@ public struct NSMProcess: Sendable {
 
     /// Every standard-error line so far: what a failing test shows of the process's log.
     public var stderrLog: [String] { stderrSeen.all }
+
+    /// Every standard-output line so far (whether or not ``stdoutLines`` is read).
+    public var stdoutLog: [String] { stdoutSeen.all }
 
     /// The address a started `nsm registry` logs that it listens on.
     public func registryAddress() async throws -> ServiceAddress {

@@ -87,7 +87,9 @@ public struct ResourceLoader {
       // The seed's scale-from-zero document lists the supplier after the local-endpoint match
       // and expects it to be reached when no local endpoint exists; upstream only falls through
       // with `fallthrough: true`. Matches before a supplier route get it, said aloud.
-      if let supplier = ns.matches.lastIndex(where: { $0.routes.contains { $0.destinationSelector["supplier"] == "true" } }) {
+      if let supplier = ns.matches.lastIndex(where: {
+        $0.routes.contains { $0.destinationSelector["supplier"] == "true" }
+      }) {
         for (i, node) in implicit where i < supplier {
           ns.matches[i].fallthrough = true
           warnings.append(

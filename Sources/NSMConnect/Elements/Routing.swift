@@ -22,8 +22,16 @@ public final class Routing: Sendable {
     local.withLock { _ = $0.removeValue(forKey: name) }
   }
 
+  /// Where a local endpoint listens. The registry may answer with the name it registered as
+  /// plus its own domain (`nse@domain`, when the query named the domain), so the local part
+  /// is tried too: the record already carries this manager's URL, which only our own
+  /// registrations do.
   public func localAddress(of name: String) -> ServiceAddress? {
-    local.withLock { $0[name] }
+    local.withLock { local in
+      if let address = local[name] { return address }
+      guard let at = name.lastIndex(of: "@") else { return nil }
+      return local[String(name[..<at])]
+    }
   }
 
   public var localCount: Int { local.withLock { $0.count } }
