@@ -67,8 +67,15 @@ public final class ConnectSandbox: Sendable {
   }
 
   /// A manager for node `node`, listening on a unix socket and a tcp port.
-  public func manager(_ name: String, node: String, arguments: [String] = []) async throws -> Manager {
-    let port = try freeLoopbackPort()
+  /// `port`: the URL of a manager to start again (a restart keeps its address).
+  public func manager(
+    _ name: String,
+    node: String,
+    port reused: ServiceAddress? = nil,
+    arguments: [String] = []
+  ) async throws -> Manager {
+    var port = try freeLoopbackPort()
+    if case .tcp(_, let old)? = reused { port = old }
     let socket = ServiceAddress.unix(path: "\(folder)/\(name).sock")
     let url = ServiceAddress.tcp(host: "127.0.0.1", port: port)
     let process = try start(
