@@ -294,6 +294,7 @@ let package = Package(
       dependencies: [
         "NSMConnect", "NSMTransport", "NSMCore", "NSMAPI", "NSMAPIGRPC", "NSMTesting", "nsm",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
       swiftSettings: strictSettings

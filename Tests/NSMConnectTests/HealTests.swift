@@ -66,7 +66,12 @@ struct HealTests {
       // A /30 holds exactly one pair of addresses: a second client gets in only once the first
       // one's are free again.
       _ = try await sandbox.endpoint("nse-a", manager: manager, services: ["simple"], cidr: "10.93.0.0/30")
-      let doomed = try sandbox.client("nsc-1", manager: manager, services: ["simple"], arguments: ["--max-token-lifetime", "2s"])
+      let doomed = try sandbox.client(
+        "nsc-1",
+        manager: manager,
+        services: ["simple"],
+        arguments: ["--max-token-lifetime", "2s"]
+      )
       var lines = ConnectionLines(doomed)
       let connection = try await lines.next()
       #expect(connection.clientAddress == "10.93.0.2/32")
@@ -74,9 +79,12 @@ struct HealTests {
       let endpointSocket = "unix://\(sandbox.folder)/nse-a.sock"
       #expect(
         try await eventually(within: .seconds(15)) {
-          let atManager = try await NSMProcess.run(["get", "connections", "--manager", manager.url.description, "-o", "json"])
+          let atManager = try await NSMProcess.run([
+            "get", "connections", "--manager", manager.url.description, "-o", "json",
+          ])
           let atEndpoint = try await NSMProcess.run(["get", "connections", "--manager", endpointSocket, "-o", "json"])
-          return atManager.status == 0 && atManager.stdout.isEmpty && atEndpoint.status == 0 && atEndpoint.stdout.isEmpty
+          return atManager.status == 0 && atManager.stdout.isEmpty && atEndpoint.status == 0
+            && atEndpoint.stdout.isEmpty
         }
       )
       let next = try sandbox.client("nsc-2", manager: manager, services: ["simple"])
@@ -98,7 +106,9 @@ struct HealTests {
       #expect(connection.mechanism.type == "KERNEL", "the client's side is its own interface")
       // Between the managers: VXLAN, the second node choosing the VNI.
       let listing = try await NSMProcess.run(["get", "connections", "--manager", node2.url.description, "-o", "json"])
-      let atNode2 = try Connection_Connection(jsonString: try #require(listing.stdout.split(separator: "\n").first.map(String.init)))
+      let atNode2 = try Connection_Connection(
+        jsonString: try #require(listing.stdout.split(separator: "\n").first.map(String.init))
+      )
       #expect(atNode2.mechanism.type == "VXLAN")
       #expect(atNode2.mechanism.parameters["src_ip"] == "127.0.0.1")
       #expect(atNode2.mechanism.parameters["dst_port"] == "4789")
