@@ -45,7 +45,7 @@ public final class NetworkServiceClient: Sendable {
     factory.maxTokenLifetime = configuration.maxTokenLifetime
     let grpc = try factory.client(for: configuration.connectTo, box: box)
     let client = Networkservice_NetworkService.Client(wrapping: grpc)
-    let caller = Caller(client: client, box: box, configuration: configuration)
+    let caller = Caller(grpcClient: grpc, client: client, box: box, configuration: configuration)
     try await withThrowingDiscardingTaskGroup { group in
       group.addTask { try await grpc.runConnections() }
       defer { grpc.beginGracefulShutdown() }
@@ -77,6 +77,7 @@ public final class NetworkServiceClient: Sendable {
   // MARK: Requests
 
   struct Caller: Sendable {
+    let grpcClient: GRPCClient<HTTP2Transport>
     let client: Networkservice_NetworkService.Client<HTTP2Transport>
     let box: PeerIdentityBox
     let configuration: ClientConfiguration
@@ -87,9 +88,14 @@ public final class NetworkServiceClient: Sendable {
     {
       var connection = connection
       _ = try PathUpdate.enter(&connection, name: configuration.name)
+      // The token names the manager as its audience: learn who it is first (once per connection).
+      var peer = box.value
+      if configuration.identity != nil, peer == nil {
+        peer = try await ConnectionProbe.connect(grpcClient, identity: box, timeout: timeout)
+      }
       let metadata = try await ClientToken.metadata(
         identity: configuration.identity,
-        peer: box.value,
+        peer: peer,
         maxTokenLifetime: configuration.maxTokenLifetime,
         now: configuration.time.date
       )

@@ -44,6 +44,11 @@ public final class EndpointServer: Service {
       UpdatePathElement(name: configuration.name)
       BeginElement()
       TokenElement(identity: configuration.identity, maxTokenLifetime: configuration.maxTokenLifetime, time: time)
+      if let identity = configuration.identity {
+        AuthorizeElement(identity: identity, time: time)
+      } else {
+        PassThrough()
+      }
       TimeoutElement(time: time)
       MonitorElement(monitor: monitor)
       if configuration.passthrough == nil {

@@ -51,6 +51,11 @@ public final class NetworkServiceManager: Service {
       UpdatePathElement(name: configuration.name)
       BeginElement()
       TokenElement(identity: configuration.identity, maxTokenLifetime: configuration.maxTokenLifetime, time: time)
+      if let identity = configuration.identity {
+        AuthorizeElement(identity: identity, time: time)
+      } else {
+        PassThrough()
+      }
       TimeoutElement(time: time)
       MonitorElement(monitor: monitor)
       MechanismElement(role: .manager, tunnelIP: configuration.tunnelIP)
