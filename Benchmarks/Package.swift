@@ -57,6 +57,27 @@ let package = Package(
       swiftSettings: strictSettings
     ),
     .executableTarget(
+      name: "connect-bench",
+      dependencies: [
+        "BenchSupport",
+        .product(name: "NSMTesting", package: "swift-nsm"),
+        .product(name: "NSMConnect", package: "swift-nsm"),
+        .product(name: "NSMRegistry", package: "swift-nsm"),
+        .product(name: "NSMTransport", package: "swift-nsm"),
+        .product(name: "NSMAPIGRPC", package: "swift-nsm"),
+        .product(name: "NSMAPI", package: "swift-nsm"),
+        .product(name: "NSMCore", package: "swift-nsm"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .executableTarget(
       name: "postgres-bench",
       dependencies: [
         "BenchSupport",

@@ -4,8 +4,12 @@ internal import Synchronization
 
 /// The built `nsm` binary run as a child process, as an operator runs it.
 public struct NSMProcess: Sendable {
-  /// `nsm` sits beside the test bundle in the build folder.
+  /// `nsm` sits beside the test bundle in the build folder; `NSM_EXECUTABLE` names another
+  /// (a benchmark runs a release build).
   public static let executable: URL = {
+    if let path = ProcessInfo.processInfo.environment["NSM_EXECUTABLE"], !path.isEmpty {
+      return URL(fileURLWithPath: path)
+    }
     let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
       .appendingPathComponent("nsm")
     if FileManager.default.isExecutableFile(atPath: besideTests.path) { return besideTests }
