@@ -3,8 +3,8 @@ import BenchSupport
 import Foundation
 import GRPCCore
 import NSMAPI
-import NSMCore
 import NSMConnect
+import NSMCore
 import NSMTesting
 
 /// The Network Service API's cost per Request + Close, local and across two nodes, next to a
@@ -34,7 +34,10 @@ struct ConnectBench: AsyncParsableCommand {
   @Option(help: "Connections held at once for the memory and refresh measurement.")
   var held = 1_000
 
-  @Option(help: "Heal rounds with real nsm processes (NSM_EXECUTABLE: the binary; default the main package's debug build); 0 skips.")
+  @Option(
+    help:
+      "Heal rounds with real nsm processes (NSM_EXECUTABLE: the binary; default the main package's debug build); 0 skips."
+  )
   var healRounds = 10
 
   @Flag(help: "A short smoke run: 0.5 s per scenario, 0.2 s warm-up.")
@@ -59,12 +62,28 @@ struct ConnectBench: AsyncParsableCommand {
           }
           progress("echo")
           results.append(
-            try await runClosedLoop(name: "Echo (bare unary), first", storeSize: nil, clients: echoClients, warmup: warmup, plan: plan, call: echo)
+            try await runClosedLoop(
+              name: "Echo (bare unary), first",
+              storeSize: nil,
+              clients: echoClients,
+              warmup: warmup,
+              plan: plan,
+              call: echo
+            )
           )
-          for (name, service) in [("local: client → manager → endpoint", Topology.localService), ("remote: client → manager → manager → endpoint", Topology.remoteService)] {
+          for (name, service) in [
+            ("local: client → manager → endpoint", Topology.localService),
+            ("remote: client → manager → manager → endpoint", Topology.remoteService),
+          ] {
             progress("request + close, \(name)")
             results.append(
-              try await runClosedLoop(name: "Request + Close, \(name)", storeSize: nil, clients: workloads, warmup: warmup, plan: plan) { client, index, sequence in
+              try await runClosedLoop(
+                name: "Request + Close, \(name)",
+                storeSize: nil,
+                clients: workloads,
+                warmup: warmup,
+                plan: plan
+              ) { client, index, sequence in
                 let connection = try await client.request(service, id: "c-\(index)-\(sequence)-\(service)")
                 try await client.close(connection)
               }
@@ -72,7 +91,14 @@ struct ConnectBench: AsyncParsableCommand {
           }
           progress("echo again")
           results.append(
-            try await runClosedLoop(name: "Echo (bare unary), last", storeSize: nil, clients: echoClients, warmup: warmup, plan: plan, call: echo)
+            try await runClosedLoop(
+              name: "Echo (bare unary), last",
+              storeSize: nil,
+              clients: echoClients,
+              warmup: warmup,
+              plan: plan,
+              call: echo
+            )
           )
           progress("holding \(held) connections")
           let holding = try await Self.hold(held, workloads: workloads)

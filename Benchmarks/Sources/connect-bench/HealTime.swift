@@ -21,7 +21,12 @@ enum HealTime {
       let manager = try await sandbox.manager("mgr-1", node: "node-1")
       var endpoints: [String: NSMProcess.Running] = [:]
       for (index, name) in ["nse-a", "nse-b"].enumerated() {
-        endpoints[name] = try await sandbox.endpoint(name, manager: manager, services: ["heal"], cidr: "10.\(100 + index).0.0/16")
+        endpoints[name] = try await sandbox.endpoint(
+          name,
+          manager: manager,
+          services: ["heal"],
+          cidr: "10.\(100 + index).0.0/16"
+        )
       }
       let client = try sandbox.client("nsc-1", manager: manager, services: ["heal"])
       var seen = 0

@@ -13,26 +13,19 @@ func report(
   loadBefore: String?,
   loadAfter: String?
 ) -> String {
-  #if DEBUG
-    let build = "debug"
-  #else
-    let build = "release"
-  #endif
-  let measured: String
-  switch plan {
-  case .duration(let duration): measured = "\(format(duration.seconds, digits: 1)) s per scenario"
-  case .calls(let count): measured = "\(count) calls per client per scenario"
-  }
-  let info = ProcessInfo.processInfo
-  var lines: [String] = [
-    "connect-bench \(ISO8601DateFormatter().string(from: startedAt)): \(build) build, "
-      + "\(info.activeProcessorCount) cores, \(info.operatingSystemVersionString); "
-      + "\(clients) clients closed-loop, \(format(warmup.seconds, digits: 1)) s warm-up, \(measured)"
+  var lines = reportHeader(
+    tool: "connect-bench",
+    startedAt: startedAt,
+    clients: clients,
+    warmup: warmup,
+    plan: plan,
+    loadBefore: loadBefore,
+    loadAfter: loadAfter
+  )
+  lines += [
+    "", "| Scenario | Clients | Calls | ops/s | p50 ms | p99 ms | CPU µs/call |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
   ]
-  if let loadBefore, let loadAfter {
-    lines += ["", "Load average (1, 5, 15 min) at start: \(loadBefore); at end: \(loadAfter)"]
-  }
-  lines += ["", "| Scenario | Clients | Calls | ops/s | p50 ms | p99 ms | CPU µs/call |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
   for result in results {
     lines.append(
       "| \(result.name) | \(result.clients) | \(result.calls) | \(format(result.opsPerSecond, digits: 0)) "

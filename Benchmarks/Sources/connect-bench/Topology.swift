@@ -1,3 +1,4 @@
+import BenchSupport
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -59,7 +60,7 @@ struct Topology {
         services += try EndpointServer(configuration: endpoint, logger: logger).services
       }
       let echo = ServiceAddress.unix(path: "\(folder)/echo.sock")
-      let echoHost = try GRPCServerHost(address: echo, identity: nil, services: [ConnectEcho()])
+      let echoHost = try GRPCServerHost(address: echo, identity: nil, services: [EchoService<Connection_Connection>()])
       let group = ServiceGroup(services: services, logger: logger)
       return try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }

@@ -189,7 +189,8 @@ func withEchoServer<Result: Sendable>(_ body: (Int) async throws -> Result) asyn
     transportSecurity: .plaintext,
     config: .defaults
   )
-  return try await withGRPCServer(transport: transport, services: [EchoService()]) { _ in
+  return try await withGRPCServer(transport: transport, services: [EchoService<Registry_NetworkServiceEndpoint>()]) {
+    _ in
     guard let port = try await transport.listeningAddress.ipv4?.port else {
       throw BenchError("echo server has no IPv4 listening address")
     }

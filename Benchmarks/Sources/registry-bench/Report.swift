@@ -11,29 +11,15 @@ func report(
   loadBefore: String?,
   loadAfter: String?
 ) -> String {
-  #if DEBUG
-    let build = "debug"
-  #else
-    let build = "release"
-  #endif
-  let dateFormatter = ISO8601DateFormatter()
-  let measured: String
-  switch plan {
-  case .duration(let duration): measured = "\(format(duration.seconds, digits: 1)) s per scenario"
-  case .calls(let count): measured = "\(count) calls per client per scenario"
-  }
-  let info = ProcessInfo.processInfo
-
-  var lines: [String] = []
-  lines.append(
-    "registry-bench \(dateFormatter.string(from: startedAt)): \(build) build, "
-      + "\(info.activeProcessorCount) cores, \(info.operatingSystemVersionString); "
-      + "\(clients) clients closed-loop, \(format(warmup.seconds, digits: 1)) s warm-up, \(measured)"
+  var lines = reportHeader(
+    tool: "registry-bench",
+    startedAt: startedAt,
+    clients: clients,
+    warmup: warmup,
+    plan: plan,
+    loadBefore: loadBefore,
+    loadAfter: loadAfter
   )
-  if let loadBefore, let loadAfter {
-    lines.append("")
-    lines.append("Load average (1, 5, 15 min) at start: \(loadBefore); at end: \(loadAfter)")
-  }
   lines.append("")
   lines.append("| Scenario | NSEs in store | Clients | Calls | ops/s | p50 ms | p99 ms | CPU µs/call |")
   lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

@@ -4,6 +4,7 @@ public import Logging
 public import NSMAPI
 internal import NSMAPIGRPC
 internal import NSMCore
+internal import NSMSecurity
 internal import NSMTransport
 internal import Synchronization
 
@@ -113,7 +114,22 @@ public final class NetworkServiceClient: Sendable {
       ]
       var options = CallOptions.defaults
       options.timeout = timeout
-      return try await client.request(request, metadata: metadata, options: options) { try $0.message }
+      let answer = try await client.request(request, metadata: metadata, options: options) { try $0.message }
+      if configuration.identity != nil {
+        // `next_token_signed`: the manager's segment must be signed by the manager we reached.
+        do {
+          try await PathPolicies.checkNext(
+            tokens: answer.path.pathSegments.map(\.token),
+            ownIndex: 0,
+            serverID: peer?.id,
+            serverKey: peer?.key
+          )
+        } catch {
+          try? await close(answer)
+          throw error.nsmError
+        }
+      }
+      return answer
     }
 
     func close(_ connection: Connection_Connection) async throws {

@@ -14,29 +14,14 @@ internal import Synchronization
 /// VXLAN from this node's tunnel address to another node's manager), and remembers the route
 /// so refreshes and the Close take it again.
 public struct ConnectNextElement: ConnectElement {
-  public let pool: PeerPool
+  public let caller: NextHopCaller
   public let routes: Routes
   public let tunnelIP: String?
-  public let identity: WorkloadIdentity?
-  public let maxTokenLifetime: Duration
-  public let time: any TimeSource
-  /// How long a Request to the next hop may take when the caller set no deadline.
-  public var defaultTimeout: Duration = .seconds(15)
 
-  public init(
-    pool: PeerPool,
-    routes: Routes,
-    tunnelIP: String?,
-    identity: WorkloadIdentity?,
-    maxTokenLifetime: Duration,
-    time: any TimeSource = SystemTime()
-  ) {
-    self.pool = pool
+  public init(caller: NextHopCaller, routes: Routes, tunnelIP: String?) {
+    self.caller = caller
     self.routes = routes
     self.tunnelIP = tunnelIP
-    self.identity = identity
-    self.maxTokenLifetime = maxTokenLifetime
-    self.time = time
   }
 
   public func request<Next: ConnectHandler>(
@@ -66,8 +51,8 @@ public struct ConnectNextElement: ConnectElement {
       // forget it here so its monitor no longer reports for this connection.
       routes.remove(id)
     }
-    var answer = try await call(hop, context: context) { client, options, metadata in
-      try await client.request(outgoing, metadata: metadata, options: options) { try $0.message }
+    var answer = try await unreachableNaming(hop) {
+      try await caller.request(outgoing, at: hop.address, deadline: context.deadline)
     }
     routes.set(id, Route(hop: hop, mechanism: answer.mechanism))
     answer.mechanism = request.connection.mechanism
@@ -85,34 +70,15 @@ public struct ConnectNextElement: ConnectElement {
     var outgoing = connection
     outgoing.mechanism = route.mechanism
     outgoing.networkServiceEndpointName = route.hop.endpointName
-    _ = try await call(route.hop, context: context) { client, options, metadata in
-      try await client.close(outgoing, metadata: metadata, options: options) { _ in true }
+    try await unreachableNaming(route.hop) {
+      try await caller.close(outgoing, at: route.hop.address, deadline: context.deadline)
     }
     try await next.close(connection, context: context)
   }
 
-  private func call<Result: Sendable>(
-    _ hop: NextHop,
-    context: ConnectContext,
-    _ body: (Networkservice_NetworkService.Client<PeerTransport>, CallOptions, Metadata) async throws -> Result
-  ) async throws -> Result {
-    var options = CallOptions.defaults
-    // A dead endpoint must fail at once, so selection tries the next one.
-    options.waitForReady = false
-    options.timeout = context.deadline.map { $0 - .now } ?? defaultTimeout
-    if let timeout = options.timeout, timeout <= .zero {
-      throw NSMError(.deadlineExceeded, "the caller's deadline passed before \(hop) could be called")
-    }
+  private func unreachableNaming<Result>(_ hop: NextHop, _ body: () async throws -> Result) async throws -> Result {
     do {
-      return try await pool.withConnection(to: hop.address, caller: hop.address.description) { connection in
-        let metadata = try await ClientToken.metadata(
-          identity: identity,
-          peer: connection.peer,
-          maxTokenLifetime: maxTokenLifetime,
-          now: time.date
-        )
-        return try await body(Networkservice_NetworkService.Client(wrapping: connection.grpc), options, metadata)
-      }
+      return try await body()
     } catch let error as RPCError where error.code == .unavailable {
       throw RPCError(code: .unavailable, message: "\(hop) is unreachable: \(error.message)")
     } catch let error as NSMError where error.code == .unavailable {

@@ -40,17 +40,20 @@ public final class EndpointServer: Service {
       logger: logger
     )
     let routes = Routes { downstream.routeChanged($0, $1) }
+    let caller = NextHopCaller(
+      pool: pool,
+      identity: configuration.identity,
+      maxTokenLifetime: configuration.maxTokenLifetime,
+      time: time
+    )
     let chain = ConnectChain {
-      UpdatePathElement(name: configuration.name)
-      BeginElement()
-      TokenElement(identity: configuration.identity, maxTokenLifetime: configuration.maxTokenLifetime, time: time)
-      if let identity = configuration.identity {
-        AuthorizeElement(identity: identity, time: time)
-      } else {
-        PassThrough()
-      }
-      TimeoutElement(time: time)
-      MonitorElement(monitor: monitor)
+      hopBase(
+        name: configuration.name,
+        identity: configuration.identity,
+        maxTokenLifetime: configuration.maxTokenLifetime,
+        monitor: monitor,
+        time: time
+      )
       if configuration.passthrough == nil {
         TrimPathElement()
       } else {
@@ -64,11 +67,8 @@ public final class EndpointServer: Service {
           service: passthrough.service,
           labels: passthrough.labels,
           inodeURL: configuration.inodeURL,
-          pool: pool,
-          routes: routes,
-          identity: configuration.identity,
-          maxTokenLifetime: configuration.maxTokenLifetime,
-          time: time
+          caller: caller,
+          routes: routes
         )
       } else if let command = configuration.supplierCommand {
         SupplierElement(template: command)

@@ -4,7 +4,7 @@ internal import Logging
 public import NSMAPI
 internal import NSMAPIGRPC
 public import NSMCore
-public import NSMTransport
+internal import NSMTransport
 internal import Synchronization
 
 /// Composition (the seed): this endpoint is a middle box. For each Request it requests a
@@ -17,11 +17,8 @@ public struct PassthroughElement: ConnectElement {
   public let service: String?
   public let labels: [String: String]
   public let inodeURL: String
-  public let pool: PeerPool
+  public let caller: NextHopCaller
   public let routes: Routes
-  public let identity: WorkloadIdentity?
-  public let maxTokenLifetime: Duration
-  public let time: any TimeSource
   private let outgoing = Outgoing()
 
   public init(
@@ -29,21 +26,15 @@ public struct PassthroughElement: ConnectElement {
     service: String?,
     labels: [String: String],
     inodeURL: String,
-    pool: PeerPool,
-    routes: Routes,
-    identity: WorkloadIdentity?,
-    maxTokenLifetime: Duration,
-    time: any TimeSource = SystemTime()
+    caller: NextHopCaller,
+    routes: Routes
   ) {
     self.manager = manager
     self.service = service
     self.labels = labels
     self.inodeURL = inodeURL
-    self.pool = pool
+    self.caller = caller
     self.routes = routes
-    self.identity = identity
-    self.maxTokenLifetime = maxTokenLifetime
-    self.time = time
   }
 
   public func request<Next: ConnectHandler>(
@@ -64,21 +55,9 @@ public struct PassthroughElement: ConnectElement {
     out.mechanismPreferences = [
       Mechanisms.kernel(interface: "nsm-out-" + String(id.filter(\.isHexDigit).prefix(7)), inodeURL: inodeURL)
     ]
-    var options = CallOptions.defaults
-    options.timeout = context.deadline.map { $0 - .now } ?? .seconds(15)
-    options.waitForReady = false
     let answer: Connection_Connection
     do {
-      answer = try await pool.withConnection(to: manager, caller: manager.description) { connection in
-        let metadata = try await ClientToken.metadata(
-          identity: identity,
-          peer: connection.peer,
-          maxTokenLifetime: maxTokenLifetime,
-          now: time.date
-        )
-        return try await Networkservice_NetworkService.Client(wrapping: connection.grpc)
-          .request(out, metadata: metadata, options: options) { try $0.message }
-      }
+      answer = try await caller.request(out, at: manager, deadline: context.deadline)
     } catch {
       throw Self.wrap(error, service: out.connection.networkService)
     }
@@ -100,19 +79,8 @@ public struct PassthroughElement: ConnectElement {
   {
     if let out = outgoing.remove(connection.id) {
       routes.remove(connection.id)
-      var options = CallOptions.defaults
-      options.timeout = context.deadline.map { $0 - .now } ?? .seconds(15)
       do {
-        try await pool.withConnection(to: manager, caller: manager.description) { peer in
-          let metadata = try await ClientToken.metadata(
-            identity: identity,
-            peer: peer.peer,
-            maxTokenLifetime: maxTokenLifetime,
-            now: time.date
-          )
-          _ = try await Networkservice_NetworkService.Client(wrapping: peer.grpc)
-            .close(out, metadata: metadata, options: options) { _ in true }
-        }
+        try await caller.close(out, at: manager, deadline: context.deadline)
       } catch {
         // Its manager closes it at expiry in any case.
         context.logger.warning(

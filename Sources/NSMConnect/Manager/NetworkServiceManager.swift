@@ -47,29 +47,25 @@ public final class NetworkServiceManager: Service {
     let monitor = self.monitor
     let routing = self.routing
     let pool = self.pool
+    let caller = NextHopCaller(
+      pool: pool,
+      identity: configuration.identity,
+      maxTokenLifetime: configuration.maxTokenLifetime,
+      time: time
+    )
     let chain = ConnectChain {
-      UpdatePathElement(name: configuration.name)
-      BeginElement()
-      TokenElement(identity: configuration.identity, maxTokenLifetime: configuration.maxTokenLifetime, time: time)
-      if let identity = configuration.identity {
-        AuthorizeElement(identity: identity, time: time)
-      } else {
-        PassThrough()
-      }
-      TimeoutElement(time: time)
-      MonitorElement(monitor: monitor)
+      hopBase(
+        name: configuration.name,
+        identity: configuration.identity,
+        maxTokenLifetime: configuration.maxTokenLifetime,
+        monitor: monitor,
+        time: time
+      )
       MechanismElement(role: .manager, tunnelIP: configuration.tunnelIP)
       ClientInfoElement(labels: configuration.nodeLabels)
       DiscoverElement(directory: directory, time: time)
       SelectElement(routing: routing, directory: directory, routes: routes)
-      ConnectNextElement(
-        pool: pool,
-        routes: routes,
-        tunnelIP: configuration.tunnelIP,
-        identity: configuration.identity,
-        maxTokenLifetime: configuration.maxTokenLifetime,
-        time: time
-      )
+      ConnectNextElement(caller: caller, routes: routes, tunnelIP: configuration.tunnelIP)
     }
     let services: [any RegistrableRPCService] = [
       NetworkServiceService(chain: chain, logger: logger, time: time),
