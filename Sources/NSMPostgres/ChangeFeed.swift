@@ -288,8 +288,10 @@ public final class ChangeFeed: Service, Sendable {
       return (subscription.events, subscription.id, subscription.continuation)
     }
     guard let (events, id, continuation) = result else { return nil }
+    // Not under the lock here: this runs inside the cancellation of the watcher's task, while
+    // a publish may hold the lock and wait to resume that very task (a deadlock).
     continuation.onTermination = { [weak self] _ in
-      self?.state.withLock { $0.watchers[Record.changeKind]?.remove(id) }
+      Task { self?.state.withLock { $0.watchers[Record.changeKind]?.remove(id) } }
     }
     return events
   }

@@ -77,8 +77,11 @@ public final class MemoryRecordStore<Record: RegistryRecord>: RecordStore, Senda
     let (initial, subscription) = state.withLock { state in
       (Self.matches(of: query, in: state.records), state.watchers.add(query: query, bufferSize: bufferSize))
     }
+    // Not under the lock here: this runs inside the cancellation of the watcher's task, while
+    // a publish may hold the lock and wait to resume that very task (a deadlock). Later is fine:
+    // a publish to a finished stream is dropped.
     subscription.continuation.onTermination = { [weak self] _ in
-      self?.state.withLock { $0.watchers.remove(subscription.id) }
+      Task { self?.state.withLock { $0.watchers.remove(subscription.id) } }
     }
     return RecordWatch(initial: initial, events: subscription.events)
   }

@@ -322,8 +322,23 @@ public final class NetworkServiceClient: Sendable {
   }
 
   private func handle(_ event: Connection_ConnectionEvent) {
-    guard event.type != .initialStateTransfer else { return }
     let held = current.withLock { $0 }
+    if event.type == .initialStateTransfer {
+      // What happened before the stream was in place counts too: a connection the manager
+      // reports DOWN heals, one it does not hold (it restarted) is requested again.
+      var reported: [String: Connection_Connection] = [:]
+      for connection in event.connections.values where connection.path.index <= 1 {
+        if let first = connection.path.pathSegments.first { reported[first.id] = connection }
+      }
+      for (index, mine) in held {
+        if let connection = reported[mine.id] {
+          if connection.state == .down { mailboxes[index].post(.down) }
+        } else {
+          mailboxes[index].post(.monitorLost)
+        }
+      }
+      return
+    }
     for connection in event.connections.values where event.type == .delete || connection.state == .down {
       // As upstream's client filter: only the manager's own view of one of ours (index 1).
       guard connection.path.index <= 1, let first = connection.path.pathSegments.first else { continue }

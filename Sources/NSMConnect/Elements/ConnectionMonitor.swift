@@ -50,8 +50,11 @@ public final class ConnectionMonitor: Sendable {
       state.subscribers[id] = Subscriber(selector: selector, continuation: continuation)
       return id
     }
+    // Not under the lock here: this runs inside the cancellation of the subscriber's task,
+    // while a publish may hold the lock and wait to resume that very task (a deadlock seen
+    // under load). Later is fine: a publish to a finished stream is dropped.
     continuation.onTermination = { [weak self] _ in
-      _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
+      Task { _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) } }
     }
     return stream
   }
@@ -92,9 +95,14 @@ public final class ConnectionMonitor: Sendable {
       event.connections[connection.id] = connection
       var overflowed: [Events.Continuation] = []
       for (id, subscriber) in state.subscribers where subscriber.selector.matches(connection) {
-        if case .dropped = subscriber.continuation.yield(event) {
+        switch subscriber.continuation.yield(event) {
+        case .dropped:
           overflowed.append(subscriber.continuation)
           state.subscribers[id] = nil
+        case .terminated:
+          state.subscribers[id] = nil
+        default:
+          break
         }
       }
       return overflowed

@@ -104,7 +104,8 @@ public final class DownstreamMonitors: Sendable {
   }
 
   private func handle(_ event: Connection_ConnectionEvent, from address: ServiceAddress) {
-    guard event.type != .initialStateTransfer else { return }
+    // The state transfer counts too (a connection already DOWN when the stream began); one
+    // it lacks is not taken as gone, since a Request may have completed after it was taken.
     let tracked = watches.withLock { $0[address]?.connections ?? [] }
     for connection in event.connections.values where event.type == .delete || connection.state == .down {
       for segment in connection.path.pathSegments where segment.name == name && tracked.contains(segment.id) {
