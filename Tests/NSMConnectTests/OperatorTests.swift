@@ -1,0 +1,45 @@
+import Foundation
+import NSMAPI
+import NSMCore
+import NSMTesting
+import Testing
+
+/// What an operator sees through a manager: the registry passing through it, and its
+/// connections as they change.
+@Suite("Operating a manager", .serialized)
+struct OperatorTests {
+  @Test func registryCallsPassThroughTheManagerAndConnectionsCanBeWatched() async throws {
+    try await ConnectSandbox.run { sandbox in
+      try await sandbox.apply(MonitorAndErrorTests.services)
+      let manager = try await sandbox.manager("mgr-1", node: "node-1", arguments: ["--cluster-name", "east"])
+      _ = try await sandbox.endpoint("nse-a", manager: manager, services: ["simple"], cidr: "10.120.0.0/24")
+
+      // Finds pass through the manager; the registration carries its URL and the node's labels.
+      let found = try await NSMProcess.run([
+        "get", "nse", "nse-a", "-o", "json", "--registry", manager.socket.description,
+      ])
+      #expect(found.status == 0, "\(found.stderr)")
+      #expect(found.stdout.contains(manager.url.description), "\(found.stdout)")
+      #expect(found.stdout.contains("\"nodeName\" : \"node-1\""), "\(found.stdout)")
+      #expect(found.stdout.contains("\"clusterName\" : \"east\""), "\(found.stdout)")
+
+      let watcher = try sandbox.start([
+        "get", "connections", "--watch", "-o", "json", "--manager", manager.url.description,
+      ])
+      try await Task.sleep(for: .milliseconds(300))
+      let client = try sandbox.client("nsc-1", manager: manager, services: ["simple"])
+      var lines = ConnectionLines(client)
+      _ = try await lines.next()
+      client.signal(SIGTERM)
+      #expect(await client.waitForExit() == 0)
+      #expect(
+        await eventually(within: .seconds(10)) {
+          let log = watcher.stdoutLog
+          return log.contains { $0.hasPrefix("{\"type\":\"UPDATE\"") && $0.contains("nse-a") }
+            && log.contains { $0.hasPrefix("{\"type\":\"DELETE\"") }
+        },
+        "\(watcher.stdoutLog)"
+      )
+    }
+  }
+}
