@@ -16,7 +16,15 @@ public final class DownstreamMonitors: Sendable {
   private struct Watch {
     var connections: Set<String> = []
     var task: Task<Void, Never>?
+    /// Bumped whenever the watch gains a connection, so a pending linger knows it is stale.
+    var generation = 0
   }
+
+  /// How long a stream stays open after its last connection left. Opening and cancelling one
+  /// per short-lived connection would reset a stream per Close, and HTTP/2 servers (SwiftNIO
+  /// among them) end a connection that resets streams too often (rapid-reset protection),
+  /// taking every call on it down.
+  public let linger: Duration
 
   public let name: String
   private let pool: PeerPool
@@ -32,8 +40,10 @@ public final class DownstreamMonitors: Sendable {
     monitor: ConnectionMonitor,
     identity: WorkloadIdentity?,
     maxTokenLifetime: Duration,
-    logger: Logger
+    logger: Logger,
+    linger: Duration = .seconds(30)
   ) {
+    self.linger = linger
     self.name = name
     self.pool = pool
     self.monitor = monitor
@@ -44,26 +54,35 @@ public final class DownstreamMonitors: Sendable {
 
   /// Feeds ``Routes``' changes: a connection routed to an address, or no longer routed.
   public func routeChanged(_ id: String, _ route: Route?) {
-    var cancel: Task<Void, Never>?
+    var emptied: [(ServiceAddress, Int)] = []
     watches.withLock { watches in
       for (address, var watch) in watches where watch.connections.contains(id) && address != route?.hop.address {
         watch.connections.remove(id)
-        if watch.connections.isEmpty {
-          cancel = watch.task
-          watches[address] = nil
-        } else {
-          watches[address] = watch
-        }
+        if watch.connections.isEmpty { emptied.append((address, watch.generation)) }
+        watches[address] = watch
       }
       guard let address = route?.hop.address else { return }
       var watch = watches[address] ?? Watch()
       watch.connections.insert(id)
+      watch.generation += 1
       if watch.task == nil {
         watch.task = Task { await self.watch(address) }
       }
       watches[address] = watch
     }
-    cancel?.cancel()
+    for (address, generation) in emptied {
+      Task {
+        try? await Task.sleep(for: linger)
+        let stale = watches.withLock { watches -> Task<Void, Never>? in
+          guard let watch = watches[address], watch.connections.isEmpty, watch.generation == generation else {
+            return nil
+          }
+          watches[address] = nil
+          return watch.task
+        }
+        stale?.cancel()
+      }
+    }
   }
 
   /// Next hops watched now.
