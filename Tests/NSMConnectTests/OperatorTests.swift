@@ -42,4 +42,27 @@ struct OperatorTests {
       )
     }
   }
+
+  @Test func anEndpointRenewsItsLeaseAndUnregistersOnSIGTERM() async throws {
+    try await ConnectSandbox.run { sandbox in
+      try await sandbox.apply(MonitorAndErrorTests.services)
+      let manager = try await sandbox.manager("mgr-1", node: "node-1")
+      let endpoint = try await sandbox.endpoint(
+        "nse-a",
+        manager: manager,
+        services: ["simple"],
+        cidr: "10.121.0.0/24",
+        arguments: ["--expire-period", "2s"]
+      )
+      let registry = sandbox.registry.description
+      // Three leases later it is still registered: it renewed.
+      try await Task.sleep(for: .seconds(5))
+      let later = try await NSMProcess.run(["get", "nse", "nse-a", "--registry", registry])
+      #expect(later.status == 0, "\(later.stderr)")
+      endpoint.signal(SIGTERM)
+      #expect(await endpoint.waitForExit() == 0)
+      let after = try await NSMProcess.run(["get", "nse", "nse-a", "--registry", registry])
+      #expect(after.status != 0, "unregistered at once, not at expiry: \(after.stdout)")
+    }
+  }
 }
