@@ -102,9 +102,18 @@ public final class DownstreamMonitors: Sendable {
           now: .now
         )
         let client = Connection_MonitorConnection.Client(wrapping: connection.grpc)
-        try await client.monitorConnections(selector, metadata: metadata) { response in
-          for try await event in response.messages { self.handle(event, from: address) }
+        do {
+          try await client.monitorConnections(selector, metadata: metadata) { response in
+            for try await event in response.messages { self.handle(event, from: address) }
+          }
+        } catch where !Task.isCancelled {
+          // The next hop died: its connection would wait out a reconnect back-off before it
+          // reaches a restarted peer at the same address. Later calls open a fresh one.
+          pool.retire(connection)
+          throw error
         }
+        // Ended by the next hop (it shut down): the same holds.
+        if !Task.isCancelled { pool.retire(connection) }
       }
     } catch {
       if Task.isCancelled { return }
