@@ -177,7 +177,7 @@ struct MonitorAndErrorTests {
       endpoint.signal(SIGKILL)
       _ = await endpoint.waitForExit()
       let result = try await NSMProcess.run([
-        "client", "--connect-to", manager.socket.description, "--network-service", "simple", "--request-timeout", "1s",
+        "client", "--connect-to", manager.socket.description, "--network-service", "simple", "--request-timeout", "2s",
       ])
       #expect(result.status == 1)
       #expect(result.stderr.contains("UNAVAILABLE"), "\(result.stderr)")
@@ -193,7 +193,7 @@ struct MonitorAndErrorTests {
       try await sandbox.apply(Self.services)
       let manager = try await sandbox.manager("mgr-1", node: "node-1")
       let result = try await NSMProcess.run([
-        "client", "--connect-to", manager.socket.description, "--network-service", "nope", "--request-timeout", "1s",
+        "client", "--connect-to", manager.socket.description, "--network-service", "nope", "--request-timeout", "3s",
       ])
       #expect(result.status == 1)
       #expect(result.stderr.contains("network service 'nope' is not found"), "\(result.stderr)")

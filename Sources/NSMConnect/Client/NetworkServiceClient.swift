@@ -167,6 +167,8 @@ public final class NetworkServiceClient: Sendable {
     let time = configuration.time
     let deadline = limit.map { time.now + $0 }
     var attempts = 0
+    // What the servers said last: more use to a user than the time-out of a final attempt.
+    var lastAnswer: (any Error)?
     while true {
       let remaining = deadline.map { $0 - time.now } ?? configuration.requestTimeout
       do {
@@ -181,8 +183,9 @@ public final class NetworkServiceClient: Sendable {
         try Task.checkCancellation()
         let code = PeerCaller.code(of: error)
         if code == .invalidArgument || code == .permissionDenied { throw error }
+        if code != .deadlineExceeded && code != .cancelled { lastAnswer = error }
         if let deadline, time.now + configuration.retryInterval >= deadline {
-          throw ClientFailure(service: url.networkService, attempts: attempts, error: error)
+          throw ClientFailure(service: url.networkService, attempts: attempts, error: lastAnswer ?? error)
         }
         logger.debug("request failed; retrying", metadata: ["service": "\(url.networkService)", "error": "\(error)"])
         try await time.sleep(for: configuration.retryInterval)
