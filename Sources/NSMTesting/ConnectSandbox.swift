@@ -34,6 +34,10 @@ public final class ConnectSandbox: Sendable {
     commonArguments: @escaping @Sendable (String) -> [String] = { _ in [] },
     _ body: (ConnectSandbox) async throws -> Result
   ) async throws -> Result {
+    // A sandbox starts several processes; many at once on two cores starve every other test of
+    // the suite (store calls miss their deadlines), so only a few run at a time.
+    await limiter.acquire()
+    defer { limiter.release() }
     // Unix socket paths are limited to 107 bytes: a short folder.
     let folder = "/tmp/nsm-" + String(UUID().uuidString.prefix(8)).lowercased()
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -149,7 +153,48 @@ public final class ConnectSandbox: Sendable {
     for process in all where process.process.isRunning { process.signal(SIGKILL) }
   }
 
+  private static let limiter = AsyncLimiter(2)
+
   static func labels(_ labels: [String: String]) -> String {
     labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+  }
+}
+
+/// At most `limit` holders at a time; the others wait in order.
+final class AsyncLimiter: Sendable {
+  private struct State {
+    var available: Int
+    var waiting: [CheckedContinuation<Void, Never>] = []
+  }
+
+  private let state: Mutex<State>
+
+  init(_ limit: Int) {
+    state = Mutex(State(available: limit))
+  }
+
+  func acquire() async {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+      let now = state.withLock { state -> Bool in
+        if state.available > 0 {
+          state.available -= 1
+          return true
+        }
+        state.waiting.append(continuation)
+        return false
+      }
+      if now { continuation.resume() }
+    }
+  }
+
+  func release() {
+    let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+      if state.waiting.isEmpty {
+        state.available += 1
+        return nil
+      }
+      return state.waiting.removeFirst()
+    }
+    next?.resume()
   }
 }
