@@ -18,6 +18,7 @@ let package = Package(
     .library(name: "NSMTransport", targets: ["NSMTransport"]),
     .library(name: "NSMRegistry", targets: ["NSMRegistry"]),
     .library(name: "NSMConnect", targets: ["NSMConnect"]),
+    .library(name: "NSMDataplane", targets: ["NSMDataplane"]),
     .library(name: "NSMPostgres", targets: ["NSMPostgres"]),
     .library(name: "NSMDNS", targets: ["NSMDNS"]),
     .library(name: "NSMCLI", targets: ["NSMCLI"]),
@@ -133,8 +134,17 @@ let package = Package(
       swiftSettings: strictSettings
     ),
     .target(
+      name: "NSMDataplane",
+      dependencies: [
+        "NSMCore",
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .target(
       name: "NSMConnect",
       dependencies: [
+        "NSMDataplane",
         "NSMAPI",
         "NSMAPIGRPC",
         "NSMCore",
@@ -184,6 +194,7 @@ let package = Package(
       name: "NSMCLI",
       dependencies: [
         "NSMConnect",
+        "NSMDataplane",
         "NSMAPIGRPC",
         "NSMSecurity",
         "NSMAPI",

@@ -13,6 +13,10 @@ packages=(
   procps              # pkill, used to crash the test database
   golang-go           # builds the grpc-go client the transport tests and benchmarks use
   golang-google-grpc-dev  # grpc-go, for that client (GOPATH mode, no module downloads)
+  iproute2            # ip: the data plane's links, addresses and routes; test namespaces
+  util-linux          # nsenter: the data plane enters workloads' namespaces
+  iputils-ping        # ping through vWires in the data-plane tests
+  iperf3              # throughput through vWires in the data-plane benchmarks
 )
 
 missing=()

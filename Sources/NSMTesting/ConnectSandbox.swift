@@ -12,11 +12,20 @@ public final class ConnectSandbox: Sendable {
   private let processes = Mutex<[NSMProcess.Running]>([])
   /// Extra arguments every manager, endpoint and client gets (e.g. an identity).
   public let commonArguments: @Sendable (String) -> [String]
+  /// The command each process (by name: `registry`, `apply`, a manager's, an endpoint's, a
+  /// client's name) runs under, e.g. `ip netns exec NAME` for a namespace of its own.
+  public let launcher: @Sendable (String) -> [String]
 
-  private init(folder: String, registry: ServiceAddress, commonArguments: @escaping @Sendable (String) -> [String]) {
+  private init(
+    folder: String,
+    registry: ServiceAddress,
+    commonArguments: @escaping @Sendable (String) -> [String],
+    launcher: @escaping @Sendable (String) -> [String]
+  ) {
     self.folder = folder
     self.registry = registry
     self.commonArguments = commonArguments
+    self.launcher = launcher
   }
 
   public struct Manager: Sendable {
@@ -32,6 +41,7 @@ public final class ConnectSandbox: Sendable {
   public static func run<Result: Sendable>(
     registryArguments: [String] = [],
     commonArguments: @escaping @Sendable (String) -> [String] = { _ in [] },
+    launcher: @escaping @Sendable (String) -> [String] = { _ in [] },
     _ body: (ConnectSandbox) async throws -> Result
   ) async throws -> Result {
     // A sandbox starts several processes; many at once on two cores starve every other test of
@@ -46,13 +56,15 @@ public final class ConnectSandbox: Sendable {
     do {
       let process = try NSMProcess.Running(
         ["registry", "--listen", "tcp://127.0.0.1:0", "--log-level", "info"] + registryArguments
-          + commonArguments("registry")
+          + commonArguments("registry"),
+        launcher: launcher("registry")
       )
       registryProcess = process
       let sandbox = ConnectSandbox(
         folder: folder,
         registry: try await process.registryAddress(),
-        commonArguments: commonArguments
+        commonArguments: commonArguments,
+        launcher: launcher
       )
       sandbox.processes.withLock { $0.append(process) }
       defer { sandbox.killAll() }
@@ -64,8 +76,10 @@ public final class ConnectSandbox: Sendable {
   }
 
   /// Starts `nsm arguments`, killed with the sandbox.
-  public func start(_ arguments: [String], environment: [String: String] = [:]) throws -> NSMProcess.Running {
-    let process = try NSMProcess.Running(arguments, environment: environment)
+  public func start(_ arguments: [String], environment: [String: String] = [:], as name: String = "")
+    throws -> NSMProcess.Running
+  {
+    let process = try NSMProcess.Running(arguments, environment: environment, launcher: launcher(name))
     processes.withLock { $0.append(process) }
     return process
   }
@@ -86,7 +100,8 @@ public final class ConnectSandbox: Sendable {
       [
         "manager", "--name", name, "--listen", socket.description, "--listen", url.description, "--registry",
         registry.description, "--node-name", node, "--log-level", "debug",
-      ] + arguments + commonArguments(name)
+      ] + arguments + commonArguments(name),
+      as: name
     )
     guard await process.stderrLine(containing: "manager listening") != nil else {
       throw NSMError.unavailable("manager \(name) did not start: \(process.stderrLog.joined(separator: "\n"))")
@@ -109,7 +124,7 @@ public final class ConnectSandbox: Sendable {
     ]
     for service in services { command += ["--service", service] }
     if !labels.isEmpty { command += ["--labels", Self.labels(labels)] }
-    let process = try start(command + arguments + commonArguments(name))
+    let process = try start(command + arguments + commonArguments(name), as: name)
     guard await process.stderrLine(containing: "] registered") != nil else {
       throw NSMError.unavailable("endpoint \(name) did not register: \(process.stderrLog.joined(separator: "\n"))")
     }
@@ -129,15 +144,17 @@ public final class ConnectSandbox: Sendable {
     ]
     for service in services { command += ["--network-service", service] }
     if !labels.isEmpty { command += ["--labels", Self.labels(labels)] }
-    return try start(command + arguments + commonArguments(name))
+    return try start(command + arguments + commonArguments(name), as: name)
   }
 
   /// `nsm apply` of a document to the registry.
   public func apply(_ yaml: String) async throws {
-    let result = try await NSMProcess.run(
+    let running = try NSMProcess.Running(
       ["apply", "-f", "-", "--registry", registry.description] + commonArguments("apply"),
-      stdin: yaml
+      stdin: yaml,
+      launcher: launcher("apply")
     )
+    let result = await running.wait()
     guard result.status == 0 else { throw NSMError.invalidArgument("nsm apply failed: \(result.stderr)") }
   }
 

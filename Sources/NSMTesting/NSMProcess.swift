@@ -40,10 +40,22 @@ public struct NSMProcess: Sendable {
     private let stderrSeen = LinesSeen()
     private let stdoutSeen = LinesSeen()
 
-    public init(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil) throws {
+    /// `launcher`: a command `nsm` runs under, e.g. `["/usr/sbin/ip", "netns", "exec", NAME]` to
+    /// start it in a network namespace.
+    public init(
+      _ arguments: [String],
+      environment: [String: String] = [:],
+      stdin: String? = nil,
+      launcher: [String] = []
+    ) throws {
       let process = Process()
-      process.executableURL = NSMProcess.executable
-      process.arguments = arguments
+      if let first = launcher.first {
+        process.executableURL = URL(fileURLWithPath: first)
+        process.arguments = Array(launcher.dropFirst()) + [NSMProcess.executable.path] + arguments
+      } else {
+        process.executableURL = NSMProcess.executable
+        process.arguments = arguments
+      }
       // Plaintext unless a test gives an identity: tests of mTLS pass --tls-dir, which wins.
       process.environment = ProcessInfo.processInfo.environment.merging(["NSM_INSECURE": "true"]) { $1 }
         .merging(environment) { $1 }

@@ -2,6 +2,7 @@ internal import ArgumentParser
 internal import Logging
 internal import NSMConnect
 internal import NSMCore
+internal import NSMDataplane
 internal import NSMTransport
 
 /// `nsm manager`: one node's Network Service Manager.
@@ -35,7 +36,11 @@ struct ManagerCommand: AsyncParsableCommand {
       "This node's VXLAN tunnel address, offered to other nodes (env NSM_TUNNEL_IP; default the host of --url when it is an IP address)."
   )
   var tunnelIP: String?
-  @Option(help: "none: control plane only (env NSM_DATAPLANE; default none).") var dataplane: String?
+  @Option(
+    help:
+      "kernel: make each local vWire a veth pair between the workloads' namespaces (needs root or CAP_NET_ADMIN); none: control plane only (env NSM_DATAPLANE; default none)."
+  )
+  var dataplane: String?
 
   @OptionGroup(title: "Identity") var tls: TLSOptions
   @OptionGroup(title: "Limits") var limits: ServerLimitOptions
@@ -81,11 +86,11 @@ struct ManagerCommand: AsyncParsableCommand {
     {
       configuration.tunnelIP = host
     }
-    let plane = setting(dataplane, env: "NSM_DATAPLANE") ?? "none"
-    guard plane == "none" else {
-      throw ValidationError(
-        "--dataplane / NSM_DATAPLANE: '\(plane)' is not available; 'none' negotiates mechanisms only"
-      )
+    switch setting(dataplane, env: "NSM_DATAPLANE") ?? "none" {
+    case "none": configuration.links = nil
+    case "kernel": configuration.links = IPRoute2()
+    case let other:
+      throw ValidationError("--dataplane / NSM_DATAPLANE: '\(other)' is neither kernel nor none")
     }
     try limits.apply(to: &configuration.limits)
     return configuration

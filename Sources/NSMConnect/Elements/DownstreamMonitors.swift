@@ -106,7 +106,7 @@ public final class DownstreamMonitors: Sendable {
           try await client.monitorConnections(selector, metadata: metadata) { response in
             for try await event in response.messages { self.handle(event, from: address) }
           }
-        } catch where !Task.isCancelled {
+        } catch  where !Task.isCancelled {
           // The next hop died: its connection would wait out a reconnect back-off before it
           // reaches a restarted peer at the same address. Later calls open a fresh one.
           pool.retire(connection)

@@ -1,4 +1,5 @@
 public import NSMCore
+public import NSMDataplane
 public import NSMTransport
 
 /// What `nsm manager` runs with; every field has a flag (upstream's environment names in
@@ -16,6 +17,8 @@ public struct ManagerConfiguration: Sendable {
   public var clusterName: String?
   /// This node's VXLAN tunnel address; nil: only endpoints on this node can be reached.
   public var tunnelIP: String?
+  /// How vWires are made (`--dataplane kernel`); nil: control plane only (`none`).
+  public var links: (any LinkControl)?
   public var identity: WorkloadIdentity?
   public var maxTokenLifetime: Duration = .seconds(600)
   public var limits = ServerLimits()

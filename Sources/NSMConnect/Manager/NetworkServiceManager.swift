@@ -2,6 +2,7 @@ internal import GRPCCore
 public import Logging
 internal import NSMAPI
 public import NSMCore
+internal import NSMDataplane
 internal import NSMRegistry
 public import NSMTransport
 public import ServiceLifecycle
@@ -62,6 +63,11 @@ public final class NetworkServiceManager: Service {
         time: time
       )
       MechanismElement(role: .manager, tunnelIP: configuration.tunnelIP)
+      if let links = configuration.links {
+        DataplaneElement(wires: LocalVWires(links: links, owner: configuration.name), routes: routes)
+      } else {
+        PassThrough()
+      }
       ClientInfoElement(labels: configuration.nodeLabels)
       DiscoverElement(directory: directory, time: time)
       SelectElement(routing: routing, directory: directory, routes: routes)

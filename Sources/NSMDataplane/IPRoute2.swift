@@ -1,0 +1,118 @@
+internal import Foundation
+internal import NSMCore
+
+/// ``LinkControl`` with iproute2's `ip`, entered into namespaces with `nsenter --net=PATH`, each
+/// command a child process: the namespace switch happens in the child, never on a thread of
+/// ours. Chosen over hand-written rtnetlink for now because `ip` is on every host that runs a
+/// data plane, its error messages are what operators know, and a vWire is set up once per
+/// connection, not per packet (docs/dataplane.md has the measurement).
+public struct IPRoute2: LinkControl {
+  public var ip: String
+  public var nsenter: String
+
+  public init(ip: String = "/usr/sbin/ip", nsenter: String = "/usr/bin/nsenter") {
+    self.ip = FileManager.default.isExecutableFile(atPath: ip) ? ip : "/sbin/ip"
+    self.nsenter = nsenter
+  }
+
+  public func addVethPair(_ name: String, peer: String, in namespace: NetworkNamespace) async throws {
+    try await run(in: namespace, ["link", "add", name, "type", "veth", "peer", "name", peer])
+  }
+
+  public func move(_ link: String, from namespace: NetworkNamespace, to target: NetworkNamespace, as newName: String)
+    async throws
+  {
+    try await run(in: namespace, ["link", "set", "dev", link, "netns", target.path])
+    if newName != link {
+      try await run(in: target, ["link", "set", "dev", link, "name", newName])
+    }
+  }
+
+  public func configure(_ link: String, in namespace: NetworkNamespace, _ settings: LinkSettings) async throws {
+    try await run(in: namespace, ["link", "set", "dev", link, "alias", settings.alias])
+    if let mtu = settings.mtu {
+      try await run(in: namespace, ["link", "set", "dev", link, "mtu", String(mtu)])
+    }
+    for address in settings.addresses {
+      try await run(in: namespace, ["address", "replace", address, "dev", link])
+    }
+    try await run(in: namespace, ["link", "set", "dev", link, "up"])
+    for route in settings.routes {
+      try await run(in: namespace, ["route", "replace", route, "dev", link])
+    }
+  }
+
+  public func delete(_ link: String, in namespace: NetworkNamespace) async throws {
+    guard namespace.exists else { return }
+    do {
+      try await run(in: namespace, ["link", "delete", "dev", link])
+    } catch let error as NSMError where error.message.contains("Cannot find device") {
+      return
+    }
+  }
+
+  public func links(in namespace: NetworkNamespace, aliasPrefix prefix: String) async throws
+    -> [(name: String, alias: String)]
+  {
+    let output = try await run(in: namespace, ["-o", "link", "show"])
+    var found: [(String, String)] = []
+    for line in output.split(separator: "\n") {
+      // `5: nsm1@if6: <...> ... alias nsm:mgr:id` (one line per link with -o)
+      let fields = line.split(separator: " ")
+      guard fields.count > 2, let aliasIndex = fields.firstIndex(of: "alias"), aliasIndex + 1 < fields.count else {
+        continue
+      }
+      let alias = String(fields[aliasIndex + 1])
+      guard alias.hasPrefix(prefix) else { continue }
+      var name = fields[1].dropLast()  // the colon
+      if let at = name.firstIndex(of: "@") { name = name[..<at] }
+      found.append((String(name), alias))
+    }
+    return found
+  }
+
+  /// Runs `ip ARGUMENTS` in `namespace`; its standard output, or INTERNAL with its message.
+  @discardableResult
+  func run(in namespace: NetworkNamespace, _ arguments: [String]) async throws -> String {
+    let command: [String] =
+      namespace == .current ? [ip] + arguments : [nsenter, "--net=\(namespace.path)", ip] + arguments
+    let result = try await ChildProcess.run(command)
+    guard result.status == 0 else {
+      let message = result.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+      throw NSMError(.internal, "ip \(arguments.joined(separator: " ")) in \(namespace): \(message)")
+    }
+    return result.stdout
+  }
+}
+
+/// A child process run to completion without blocking a thread of Swift's cooperative pool.
+enum ChildProcess {
+  struct Result: Sendable {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+  }
+
+  static func run(_ command: [String]) async throws -> Result {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: command[0])
+    process.arguments = Array(command.dropFirst())
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+      process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+      do {
+        try process.run()
+      } catch {
+        process.terminationHandler = nil
+        continuation.resume(throwing: NSMError(.internal, "cannot run \(command[0]): \(error)"))
+      }
+    }
+    let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    return Result(status: status, stdout: stdout, stderr: stderr)
+  }
+}

@@ -1,0 +1,38 @@
+internal import NSMCore
+
+/// The few things the data plane asks of Linux, behind one protocol: the control plane is
+/// tested with a fake, and iproute2 (``IPRoute2``) or rtnetlink can stand behind it.
+///
+/// Every operation names the namespace it acts in; implementations must never depend on the
+/// namespace of the calling thread (Swift concurrency moves tasks between threads).
+public protocol LinkControl: Sendable {
+  /// A veth pair in `namespace`, both ends down.
+  func addVethPair(_ name: String, peer: String, in namespace: NetworkNamespace) async throws
+  /// Moves `link` from `namespace` into `target`, renaming it to `newName` on the way.
+  func move(_ link: String, from namespace: NetworkNamespace, to target: NetworkNamespace, as newName: String)
+    async throws
+  /// Sets the link's alias (how a restarted manager recognises what it created), MTU, addresses,
+  /// brings it up, then adds routes through it.
+  func configure(_ link: String, in namespace: NetworkNamespace, _ settings: LinkSettings) async throws
+  /// Deletes the link; succeeds when it does not exist (any more).
+  func delete(_ link: String, in namespace: NetworkNamespace) async throws
+  /// The links of `namespace` whose alias starts with `prefix`: name and alias.
+  func links(in namespace: NetworkNamespace, aliasPrefix prefix: String) async throws -> [(name: String, alias: String)]
+}
+
+/// How one end of a vWire is set up.
+public struct LinkSettings: Sendable, Equatable {
+  public var alias: String
+  /// CIDR strings (`10.0.0.2/32`).
+  public var addresses: [String]
+  /// Destination prefixes routed out of this link.
+  public var routes: [String]
+  public var mtu: Int?
+
+  public init(alias: String, addresses: [String], routes: [String], mtu: Int? = nil) {
+    self.alias = alias
+    self.addresses = addresses
+    self.routes = routes
+    self.mtu = mtu
+  }
+}

@@ -1,0 +1,52 @@
+internal import Foundation
+internal import NSMCore
+
+/// Network namespaces a test makes for itself (as root), each with its loopback up, removed
+/// when ``run(_:_:)`` returns, also when the test fails. Addresses and traffic stay inside them.
+public struct TestNamespaces: Sendable {
+  /// The namespaces' names, by the role the test gave them.
+  public let names: [String: String]
+
+  public static let ip = FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") ? "/usr/sbin/ip" : "/sbin/ip"
+
+  /// Whether this process may make namespaces (root with iproute2).
+  public static var available: Bool {
+    getuid() == 0 && FileManager.default.isExecutableFile(atPath: ip)
+  }
+
+  public static func run<Result: Sendable>(
+    _ roles: [String],
+    _ body: (TestNamespaces) async throws -> Result
+  ) async throws -> Result {
+    let tag = String(UUID().uuidString.prefix(6)).lowercased()
+    var names: [String: String] = [:]
+    for role in roles { names[role] = "nsmt-\(tag)-\(role)" }
+    let namespaces = TestNamespaces(names: names)
+    defer {
+      for name in names.values { _ = try? Process.run(URL(fileURLWithPath: ip), arguments: ["netns", "delete", name]) }
+    }
+    for name in names.values {
+      try await namespaces.mustRun([ip, "netns", "add", name])
+      try await namespaces.mustRun([ip, "-n", name, "link", "set", "lo", "up"])
+    }
+    return try await body(namespaces)
+  }
+
+  public func name(_ role: String) -> String { names[role]! }
+
+  /// What a process started with this launcher runs in: the namespace of `role`.
+  public func launcher(_ role: String) -> [String] { [Self.ip, "netns", "exec", name(role)] }
+
+  /// Runs a command in the namespace of `role`; its exit status and output.
+  @discardableResult
+  public func exec(_ role: String, _ command: [String]) async throws -> (status: Int32, output: String) {
+    try await runProgram(Self.ip, ["netns", "exec", name(role)] + command)
+  }
+
+  func mustRun(_ command: [String]) async throws {
+    let result = try await runProgram(command[0], Array(command.dropFirst()))
+    guard result.status == 0 else {
+      throw NSMError(.internal, "\(command.joined(separator: " ")) failed: \(result.output)")
+    }
+  }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import NSMAPI
+import NSMCore
+import NSMTesting
+import Testing
+
+/// `nsm manager --dataplane kernel`: a local vWire is a veth pair whose ends the manager puts
+/// into the client's and the endpoint's namespaces, addressed from the connection. Everything
+/// runs in namespaces the test makes (the manager and registry in a "node" namespace); traffic
+/// and addresses stay inside them.
+@Suite("Local vWires carry packets", .serialized, .enabled(if: TestNamespaces.available))
+struct LocalVWireTests {
+  @Test func aClientAndItsEndpointPingEachOtherAndCloseLeavesNoInterface() async throws {
+    try await TestNamespaces.run(["node", "client", "endpoint"]) { namespaces in
+      let roles = ["registry": "node", "apply": "node", "mgr-1": "node", "nse-1": "endpoint", "nsc-1": "client"]
+      try await ConnectSandbox.run(launcher: { name in roles[name].map(namespaces.launcher) ?? [] }) { sandbox in
+        try await sandbox.apply(MonitorAndErrorTests.services)
+        let manager = try await sandbox.manager("mgr-1", node: "node-1", arguments: ["--dataplane", "kernel"])
+        _ = try await sandbox.endpoint("nse-1", manager: manager, services: ["simple"], cidr: "10.130.0.0/24")
+        let client = try sandbox.client("nsc-1", manager: manager, services: ["kernel://simple/nsm-1"])
+        var lines = ConnectionLines(client)
+        let connection = try await lines.next()
+        let clientAddress = try #require(connection.context.ipContext.srcIpAddrs.first?.split(separator: "/").first)
+        let endpointAddress = try #require(connection.context.ipContext.dstIpAddrs.first?.split(separator: "/").first)
+        let endpointInterface = try #require(
+          try await namespaces.exec("endpoint", ["ip", "-o", "link", "show"]).output.split(separator: "\n")
+            .first { $0.contains("nsm-") }
+        )
+
+        let shown = try await namespaces.exec("client", ["ip", "-o", "address", "show", "dev", "nsm-1"])
+        #expect(shown.status == 0)
+        #expect(shown.output.contains("\(clientAddress)/32"), "\(shown.output)")
+        let there = try await namespaces.exec(
+          "client",
+          ["ping", "-c", "3", "-i", "0.2", "-W", "2", String(endpointAddress)]
+        )
+        #expect(there.status == 0, "\(there.output)")
+        let back = try await namespaces.exec(
+          "endpoint",
+          ["ping", "-c", "3", "-i", "0.2", "-W", "2", String(clientAddress)]
+        )
+        #expect(back.status == 0, "\(back.output)")
+        #expect(endpointInterface.contains("alias nsm/mgr-1/"), "\(endpointInterface)")
+
+        client.signal(SIGTERM)
+        #expect(await client.waitForExit() == 0)
+        let gone = try await namespaces.exec("client", ["ip", "link", "show", "dev", "nsm-1"])
+        #expect(gone.status != 0, "the client's interface is removed on Close")
+        let endpointLinks = try await namespaces.exec("endpoint", ["ip", "-o", "link", "show"]).output
+        #expect(!endpointLinks.contains("nsm-"), "\(endpointLinks)")
+      }
+    }
+  }
+}
