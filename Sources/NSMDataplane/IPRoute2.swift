@@ -19,6 +19,24 @@ public struct IPRoute2: LinkControl {
     try await run(in: namespace, ["link", "add", name, "type", "veth", "peer", "name", peer])
   }
 
+  public func addVXLAN(
+    _ name: String,
+    vni: UInt32,
+    local: String,
+    remote: String,
+    port: Int,
+    in namespace: NetworkNamespace
+  ) async throws {
+    // `dstport` always: Linux's own default is 8472, not VXLAN's 4789.
+    try await run(
+      in: namespace,
+      [
+        "link", "add", name, "type", "vxlan", "id", String(vni), "local", local, "remote", remote, "dstport",
+        String(port), "nolearning",
+      ]
+    )
+  }
+
   public func move(_ link: String, from namespace: NetworkNamespace, to target: NetworkNamespace, as newName: String)
     async throws
   {

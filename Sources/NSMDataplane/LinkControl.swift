@@ -8,6 +8,10 @@ internal import NSMCore
 public protocol LinkControl: Sendable {
   /// A veth pair in `namespace`, both ends down.
   func addVethPair(_ name: String, peer: String, in namespace: NetworkNamespace) async throws
+  /// A VXLAN link in `namespace` (its UDP socket stays there when the link moves): network
+  /// identifier `vni`, from `local` to `remote`, both on UDP port `port`.
+  func addVXLAN(_ name: String, vni: UInt32, local: String, remote: String, port: Int, in namespace: NetworkNamespace)
+    async throws
   /// Moves `link` from `namespace` into `target`, renaming it to `newName` on the way.
   func move(_ link: String, from namespace: NetworkNamespace, to target: NetworkNamespace, as newName: String)
     async throws

@@ -71,9 +71,54 @@ public final class LocalVWires: Sendable {
     wires.withLock { $0[id] = client }
   }
 
+  /// This node's end of a vWire to another node: a VXLAN link made here (so its UDP socket
+  /// lives in this namespace, on the tunnel address), moved into the workload's namespace under
+  /// the name it asked for, addressed and brought up.
+  public func createTunnelEnd(_ id: String, end: VWireEnd, tunnel: Tunnel) async throws {
+    let temporary = "nsm\(String(id.filter(\.isHexDigit).prefix(10)))v"
+    try await links.addVXLAN(
+      temporary,
+      vni: tunnel.vni,
+      local: tunnel.local,
+      remote: tunnel.remote,
+      port: tunnel.port,
+      in: .current
+    )
+    do {
+      try await links.move(temporary, from: .current, to: end.namespace, as: end.interface)
+      try await links.configure(
+        end.interface,
+        in: end.namespace,
+        LinkSettings(alias: aliasPrefix + id, addresses: end.addresses, routes: end.routes, mtu: tunnel.mtu)
+      )
+    } catch {
+      try? await links.delete(temporary, in: .current)
+      try? await links.delete(end.interface, in: end.namespace)
+      throw error
+    }
+    wires.withLock { $0[id] = end }
+  }
+
   /// Removes the vWire of connection `id`; nothing when it has none.
   public func remove(_ id: String) async throws {
     guard let client = wires.withLock({ $0.removeValue(forKey: id) }) else { return }
     try await links.delete(client.interface, in: client.namespace)
+  }
+}
+
+/// A VXLAN tunnel between two nodes' tunnel addresses.
+public struct Tunnel: Sendable, Equatable {
+  public var vni: UInt32
+  public var local: String
+  public var remote: String
+  public var port: Int
+  public var mtu: Int?
+
+  public init(vni: UInt32, local: String, remote: String, port: Int, mtu: Int? = nil) {
+    self.vni = vni
+    self.local = local
+    self.remote = remote
+    self.port = port
+    self.mtu = mtu
   }
 }

@@ -42,6 +42,7 @@ public final class ConnectSandbox: Sendable {
     registryArguments: [String] = [],
     commonArguments: @escaping @Sendable (String) -> [String] = { _ in [] },
     launcher: @escaping @Sendable (String) -> [String] = { _ in [] },
+    registryHost: String = "127.0.0.1",
     _ body: (ConnectSandbox) async throws -> Result
   ) async throws -> Result {
     // A sandbox starts several processes; many at once on two cores starve every other test of
@@ -55,7 +56,7 @@ public final class ConnectSandbox: Sendable {
     defer { try? FileManager.default.removeItem(atPath: folder) }
     do {
       let process = try NSMProcess.Running(
-        ["registry", "--listen", "tcp://127.0.0.1:0", "--log-level", "info"] + registryArguments
+        ["registry", "--listen", "tcp://\(registryHost):0", "--log-level", "info"] + registryArguments
           + commonArguments("registry"),
         launcher: launcher("registry")
       )
@@ -90,12 +91,13 @@ public final class ConnectSandbox: Sendable {
     _ name: String,
     node: String,
     port reused: ServiceAddress? = nil,
+    host: String = "127.0.0.1",
     arguments: [String] = []
   ) async throws -> Manager {
     var port = try freeLoopbackPort()
     if case .tcp(_, let old)? = reused { port = old }
     let socket = ServiceAddress.unix(path: "\(folder)/\(name).sock")
-    let url = ServiceAddress.tcp(host: "127.0.0.1", port: port)
+    let url = ServiceAddress.tcp(host: host, port: port)
     let process = try start(
       [
         "manager", "--name", name, "--listen", socket.description, "--listen", url.description, "--registry",

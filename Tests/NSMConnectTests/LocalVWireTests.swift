@@ -52,3 +52,81 @@ struct LocalVWireTests {
     }
   }
 }
+
+/// A vWire between two nodes: each manager makes a VXLAN link on its tunnel address and moves
+/// it into its workload's namespace. The nodes are two namespaces joined by a veth "underlay"
+/// with addresses only inside them.
+@Suite("Remote vWires carry packets", .serialized, .enabled(if: TestNamespaces.available))
+struct RemoteVWireTests {
+  @Test func aClientPingsAnEndpointOnAnotherNodeOverVXLAN() async throws {
+    try await TestNamespaces.run(["node1", "node2", "client", "endpoint"]) { namespaces in
+      // The underlay: node1 172.31.254.1, node2 172.31.254.2.
+      let node1 = namespaces.name("node1")
+      let node2 = namespaces.name("node2")
+      let ip = TestNamespaces.ip
+      for command in [
+        [ip, "-n", node1, "link", "add", "under", "type", "veth", "peer", "name", "under", "netns", node2],
+        [ip, "-n", node1, "address", "add", "172.31.254.1/24", "dev", "under"],
+        [ip, "-n", node2, "address", "add", "172.31.254.2/24", "dev", "under"],
+        [ip, "-n", node1, "link", "set", "under", "up"],
+        [ip, "-n", node2, "link", "set", "under", "up"],
+      ] {
+        let result = try await runProgram(command[0], Array(command.dropFirst()))
+        #expect(result.status == 0, "\(command): \(result.output)")
+      }
+      let roles = [
+        "registry": "node1", "apply": "node1", "mgr-1": "node1", "mgr-2": "node2", "nse-2": "endpoint",
+        "nsc-1": "client",
+      ]
+      try await ConnectSandbox.run(
+        launcher: { name in roles[name].map(namespaces.launcher) ?? [] },
+        registryHost: "172.31.254.1"
+      ) { sandbox in
+        try await sandbox.apply(MonitorAndErrorTests.services)
+        let manager1 = try await sandbox.manager(
+          "mgr-1",
+          node: "node-1",
+          host: "172.31.254.1",
+          arguments: ["--dataplane", "kernel"]
+        )
+        let manager2 = try await sandbox.manager(
+          "mgr-2",
+          node: "node-2",
+          host: "172.31.254.2",
+          arguments: ["--dataplane", "kernel"]
+        )
+        _ = try await sandbox.endpoint("nse-2", manager: manager2, services: ["simple"], cidr: "10.131.0.0/24")
+        let client = try sandbox.client("nsc-1", manager: manager1, services: ["kernel://simple/nsm-1"])
+        var lines = ConnectionLines(client)
+        let connection = try await lines.next()
+        #expect(connection.hops == ["nsc-1", "mgr-1", "mgr-2", "nse-2"])
+        let clientAddress = try #require(connection.context.ipContext.srcIpAddrs.first?.split(separator: "/").first)
+        let endpointAddress = try #require(connection.context.ipContext.dstIpAddrs.first?.split(separator: "/").first)
+
+        let link = try await namespaces.exec("client", ["ip", "-d", "link", "show", "dev", "nsm-1"])
+        #expect(link.output.contains("vxlan id"), "\(link.output)")
+        #expect(link.output.contains("dstport 4789"), "\(link.output)")
+        let there = try await namespaces.exec(
+          "client",
+          ["ping", "-c", "3", "-i", "0.2", "-W", "2", String(endpointAddress)]
+        )
+        #expect(there.status == 0, "\(there.output)")
+        let back = try await namespaces.exec(
+          "endpoint",
+          ["ping", "-c", "3", "-i", "0.2", "-W", "2", String(clientAddress)]
+        )
+        #expect(back.status == 0, "\(back.output)")
+
+        client.signal(SIGTERM)
+        #expect(await client.waitForExit() == 0)
+        #expect(try await namespaces.exec("client", ["ip", "link", "show", "dev", "nsm-1"]).status != 0)
+        #expect(
+          await eventually(within: .seconds(5)) {
+            let links = (try? await namespaces.exec("endpoint", ["ip", "-o", "link", "show"]).output) ?? ""
+            return !links.contains("nsm-")
+          }
+        )
+      }
+    }
+  }
+}

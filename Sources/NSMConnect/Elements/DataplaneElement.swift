@@ -8,8 +8,9 @@ public import NSMDataplane
 /// A refresh changes nothing on the wire. A vWire that cannot be made fails the Request and
 /// closes what the next hops set up, so nothing half-made stays.
 ///
-/// Local vWires (both workloads on this node: a veth pair) for now; a connection to another
-/// node's manager is left to VXLAN, which is not wired here yet.
+/// A local vWire (both workloads on this node) is a veth pair; one to another node is a VXLAN
+/// link on each node, between the two managers' tunnel addresses, each moved into its
+/// workload's namespace.
 public struct DataplaneElement: ConnectElement {
   public let wires: LocalVWires
   public let routes: Routes
@@ -26,11 +27,9 @@ public struct DataplaneElement: ConnectElement {
   ) async throws -> Connection_Connection {
     let answer = try await next.request(request, context: context)
     let id = request.connection.id
-    guard !wires.exists(id), let route = routes.route(of: id), !route.hop.viaManager else { return answer }
+    guard !wires.exists(id), let route = routes.route(of: id) else { return answer }
     do {
-      let (client, endpoint) = try Self.ends(client: request.connection.mechanism, endpoint: route.mechanism, answer)
-      try await wires.create(id, client: client, endpoint: endpoint)
-      context.logger.debug("vWire up", metadata: ["connection": "\(id)", "client": "\(client.interface)"])
+      try await make(id, incoming: request.connection.mechanism, outgoing: route, answer)
     } catch {
       context.logger.warning(
         "vWire failed; closing the connection",
@@ -40,6 +39,57 @@ public struct DataplaneElement: ConnectElement {
       throw NSMError(.unavailable, "the vWire could not be made: \(Self.message(error))")
     }
     return answer
+  }
+
+  /// This node's part of the vWire: both ends (a local one), or the end toward its workload
+  /// with a VXLAN tunnel to the other node (client side, or endpoint side).
+  private func make(
+    _ id: String,
+    incoming: Connection_Mechanism,
+    outgoing route: Route,
+    _ answer: Connection_Connection
+  )
+    async throws
+  {
+    let ip = answer.context.ipContext
+    let clientAddresses = (ip.srcIpAddrs, ip.srcRoutes.map(\.prefix))
+    let endpointAddresses = (ip.dstIpAddrs, ip.dstRoutes.map(\.prefix))
+    switch (incoming.type, route.mechanism.type) {
+    case (Mechanisms.kernel, Mechanisms.kernel) where !route.hop.viaManager:
+      let client = try Self.end(incoming, side: "client", clientAddresses)
+      let endpoint = try Self.end(route.mechanism, side: "endpoint", endpointAddresses)
+      try await wires.create(id, client: client, endpoint: endpoint)
+    case (Mechanisms.kernel, Mechanisms.vxlan):
+      // Client side: the other node chose the VNI and its address.
+      let client = try Self.end(incoming, side: "client", clientAddresses)
+      let vxlan = route.mechanism.parameters
+      try await wires.createTunnelEnd(
+        id,
+        end: client,
+        tunnel: try Self.tunnel(vxlan, local: Mechanisms.Key.srcIP, remote: Mechanisms.Key.dstIP)
+      )
+    case (Mechanisms.vxlan, Mechanisms.kernel):
+      let endpoint = try Self.end(route.mechanism, side: "endpoint", endpointAddresses)
+      try await wires.createTunnelEnd(
+        id,
+        end: endpoint,
+        tunnel: try Self.tunnel(incoming.parameters, local: Mechanisms.Key.dstIP, remote: Mechanisms.Key.srcIP)
+      )
+    default:
+      throw NSMError.invalidArgument(
+        "no vWire from \(incoming.type.isEmpty ? "no mechanism" : incoming.type) to \(route.mechanism.type)"
+      )
+    }
+  }
+
+  static func tunnel(_ parameters: [String: String], local: String, remote: String) throws(NSMError) -> Tunnel {
+    guard let localIP = parameters[local], let remoteIP = parameters[remote], !localIP.isEmpty, !remoteIP.isEmpty,
+      let vni = parameters[Mechanisms.Key.vni].flatMap(UInt32.init)
+    else {
+      throw .invalidArgument("the VXLAN mechanism lacks its addresses or VNI: \(parameters)")
+    }
+    let port = parameters[Mechanisms.Key.dstPort].flatMap(Int.init) ?? 4789
+    return Tunnel(vni: vni, local: localIP, remote: remoteIP, port: port)
   }
 
   public func close<Next: ConnectHandler>(_ connection: Connection_Connection, context: ConnectContext, next: Next)
@@ -56,33 +106,22 @@ public struct DataplaneElement: ConnectElement {
     try await next.close(connection, context: context)
   }
 
-  /// Both ends from the two KERNEL mechanisms and the connection's IP context.
-  static func ends(
-    client: Connection_Mechanism,
-    endpoint: Connection_Mechanism,
-    _ connection: Connection_Connection
-  ) throws(NSMError) -> (VWireEnd, VWireEnd) {
-    guard client.type == Mechanisms.kernel, endpoint.type == Mechanisms.kernel else {
-      throw .invalidArgument("a local vWire needs KERNEL on both sides (got \(client.type) and \(endpoint.type))")
+  /// A workload's end from its KERNEL mechanism and its share of the IP context.
+  static func end(_ mechanism: Connection_Mechanism, side: String, _ addressing: ([String], [String])) throws(NSMError)
+    -> VWireEnd
+  {
+    guard mechanism.type == Mechanisms.kernel else {
+      throw .invalidArgument("the \(side)'s mechanism is \(mechanism.type), not KERNEL")
     }
-    func end(_ mechanism: Connection_Mechanism, side: String, addresses: [String], routes: [String]) throws(NSMError)
-      -> VWireEnd
-    {
-      guard let url = mechanism.parameters[Mechanisms.Key.inodeURL], !url.isEmpty else {
-        throw .invalidArgument("the \(side)'s KERNEL mechanism names no namespace (inodeURL)")
-      }
-      guard let interface = mechanism.parameters[Mechanisms.Key.interfaceName], !interface.isEmpty else {
-        throw .invalidArgument("the \(side)'s KERNEL mechanism names no interface")
-      }
-      let namespace = try NetworkNamespace(inodeURL: url)
-      guard namespace.exists else { throw .invalidArgument("the \(side)'s namespace \(url) does not exist") }
-      return VWireEnd(namespace: namespace, interface: interface, addresses: addresses, routes: routes)
+    guard let url = mechanism.parameters[Mechanisms.Key.inodeURL], !url.isEmpty else {
+      throw .invalidArgument("the \(side)'s KERNEL mechanism names no namespace (inodeURL)")
     }
-    let ip = connection.context.ipContext
-    return (
-      try end(client, side: "client", addresses: ip.srcIpAddrs, routes: ip.srcRoutes.map(\.prefix)),
-      try end(endpoint, side: "endpoint", addresses: ip.dstIpAddrs, routes: ip.dstRoutes.map(\.prefix))
-    )
+    guard let interface = mechanism.parameters[Mechanisms.Key.interfaceName], !interface.isEmpty else {
+      throw .invalidArgument("the \(side)'s KERNEL mechanism names no interface")
+    }
+    let namespace = try NetworkNamespace(inodeURL: url)
+    guard namespace.exists else { throw .invalidArgument("the \(side)'s namespace \(url) does not exist") }
+    return VWireEnd(namespace: namespace, interface: interface, addresses: addressing.0, routes: addressing.1)
   }
 
   static func message(_ error: any Error) -> String {
