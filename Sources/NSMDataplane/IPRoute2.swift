@@ -56,7 +56,8 @@ public struct IPRoute2: LinkControl {
     }
     try await run(in: namespace, ["link", "set", "dev", link, "up"])
     for route in settings.routes {
-      try await run(in: namespace, ["route", "replace", route, "dev", link])
+      let via = route.via.map { ["via", $0] } ?? []
+      try await run(in: namespace, ["route", "replace", route.prefix] + via + ["dev", link])
     }
   }
 

@@ -29,14 +29,27 @@ public struct LinkSettings: Sendable, Equatable {
   public var alias: String
   /// CIDR strings (`10.0.0.2/32`).
   public var addresses: [String]
-  /// Destination prefixes routed out of this link.
-  public var routes: [String]
+  /// Destinations routed out of this link.
+  public var routes: [RouteSpec]
   public var mtu: Int?
 
-  public init(alias: String, addresses: [String], routes: [String], mtu: Int? = nil) {
+  public init(alias: String, addresses: [String], routes: [RouteSpec], mtu: Int? = nil) {
     self.alias = alias
     self.addresses = addresses
     self.routes = routes
     self.mtu = mtu
   }
+}
+
+/// A route out of a link: a destination prefix, on-link or through a gateway on that link.
+public struct RouteSpec: Sendable, Equatable, CustomStringConvertible {
+  public var prefix: String
+  public var via: String?
+
+  public init(_ prefix: String, via: String? = nil) {
+    self.prefix = prefix
+    self.via = via
+  }
+
+  public var description: String { via.map { "\(prefix) via \($0)" } ?? prefix }
 }

@@ -7,9 +7,9 @@ public struct VWireEnd: Sendable, Equatable {
   public var namespace: NetworkNamespace
   public var interface: String
   public var addresses: [String]
-  public var routes: [String]
+  public var routes: [RouteSpec]
 
-  public init(namespace: NetworkNamespace, interface: String, addresses: [String], routes: [String]) {
+  public init(namespace: NetworkNamespace, interface: String, addresses: [String], routes: [RouteSpec]) {
     self.namespace = namespace
     self.interface = interface
     self.addresses = addresses

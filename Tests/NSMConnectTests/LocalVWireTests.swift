@@ -130,3 +130,39 @@ struct RemoteVWireTests {
     }
   }
 }
+
+/// A simple vL3 (`nsm endpoint --vl3`): two clients of one endpoint reach each other through it,
+/// and nothing the endpoint does not route.
+@Suite("vL3 endpoint", .serialized, .enabled(if: TestNamespaces.available))
+struct VL3Tests {
+  @Test func twoClientsOfOneVL3EndpointPingEachOther() async throws {
+    try await TestNamespaces.run(["node", "c1", "c2", "vl3"]) { namespaces in
+      let roles = ["registry": "node", "apply": "node", "mgr-1": "node", "vl3": "vl3", "nsc-1": "c1", "nsc-2": "c2"]
+      try await ConnectSandbox.run(launcher: { name in roles[name].map(namespaces.launcher) ?? [] }) { sandbox in
+        try await sandbox.apply(MonitorAndErrorTests.services)
+        let manager = try await sandbox.manager("mgr-1", node: "node-1", arguments: ["--dataplane", "kernel"])
+        _ = try await sandbox.endpoint(
+          "vl3",
+          manager: manager,
+          services: ["simple"],
+          cidr: "10.132.0.0/24",
+          arguments: ["--vl3"]
+        )
+        var first = ConnectionLines(try sandbox.client("nsc-1", manager: manager, services: ["kernel://simple/nsm-1"]))
+        var second = ConnectionLines(try sandbox.client("nsc-2", manager: manager, services: ["kernel://simple/nsm-1"]))
+        let one = try await first.next()
+        let two = try await second.next()
+        #expect(one.context.ipContext.srcRoutes.map(\.prefix).last == "10.132.0.0/24")
+        let oneAddress = try #require(one.context.ipContext.srcIpAddrs.first?.split(separator: "/").first)
+        let twoAddress = try #require(two.context.ipContext.srcIpAddrs.first?.split(separator: "/").first)
+        let across = try await namespaces.exec("c1", ["ping", "-c", "3", "-i", "0.2", "-W", "2", String(twoAddress)])
+        #expect(across.status == 0, "\(across.output)")
+        let back = try await namespaces.exec("c2", ["ping", "-c", "3", "-i", "0.2", "-W", "2", String(oneAddress)])
+        #expect(back.status == 0, "\(back.output)")
+        // Outside the vL3's prefix there is no route.
+        let outside = try await namespaces.exec("c1", ["ping", "-c", "1", "-W", "1", "10.133.0.1"])
+        #expect(outside.status != 0)
+      }
+    }
+  }
+}

@@ -38,6 +38,11 @@ struct EndpointCommand: AsyncParsableCommand {
   @Flag(help: "Register as a scale-from-zero supplier (env NSM_SUPPLIER=true); needs --spawn.") var supplier = false
   @Option(help: "The command a supplier starts per request, with {{ .label }} placeholders (env NSM_SPAWN).") var spawn:
     String?
+  @Flag(
+    help:
+      "A simple vL3: every client is routed the whole --cidr through its vWire, and the endpoint forwards between its clients (env NSM_VL3=true)."
+  )
+  var vl3 = false
   @Option(help: "Exit after this long without connections (env NSM_IDLE_TIMEOUT; default never).") var idleTimeout:
     String?
 
@@ -105,6 +110,10 @@ struct EndpointCommand: AsyncParsableCommand {
       configuration.supplierCommand = command
     } else if command != nil {
       throw ValidationError("--spawn / NSM_SPAWN needs --supplier")
+    }
+    configuration.vl3 = vl3 || ["1", "true", "yes"].contains(setting(nil, env: "NSM_VL3")?.lowercased() ?? "")
+    if configuration.vl3 && (configuration.passthrough != nil || configuration.supplierCommand != nil) {
+      throw ValidationError("--vl3 excludes --passthrough and --supplier")
     }
     if let text = setting(idleTimeout, env: "NSM_IDLE_TIMEOUT") {
       configuration.idleTimeout = try ConnectSettings.duration(text, flag: "idle-timeout", env: "NSM_IDLE_TIMEOUT")

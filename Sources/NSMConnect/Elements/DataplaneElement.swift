@@ -52,8 +52,11 @@ public struct DataplaneElement: ConnectElement {
     async throws
   {
     let ip = answer.context.ipContext
-    let clientAddresses = (ip.srcIpAddrs, ip.srcRoutes.map(\.prefix))
-    let endpointAddresses = (ip.dstIpAddrs, ip.dstRoutes.map(\.prefix))
+    func specs(_ routes: [Connectioncontext_Route]) -> [RouteSpec] {
+      routes.map { RouteSpec($0.prefix, via: $0.nextHop.isEmpty ? nil : $0.nextHop) }
+    }
+    let clientAddresses = (ip.srcIpAddrs, specs(ip.srcRoutes))
+    let endpointAddresses = (ip.dstIpAddrs, specs(ip.dstRoutes))
     switch (incoming.type, route.mechanism.type) {
     case (Mechanisms.kernel, Mechanisms.kernel) where !route.hop.viaManager:
       let client = try Self.end(incoming, side: "client", clientAddresses)
@@ -107,7 +110,8 @@ public struct DataplaneElement: ConnectElement {
   }
 
   /// A workload's end from its KERNEL mechanism and its share of the IP context.
-  static func end(_ mechanism: Connection_Mechanism, side: String, _ addressing: ([String], [String])) throws(NSMError)
+  static func end(_ mechanism: Connection_Mechanism, side: String, _ addressing: ([String], [RouteSpec]))
+    throws(NSMError)
     -> VWireEnd
   {
     guard mechanism.type == Mechanisms.kernel else {

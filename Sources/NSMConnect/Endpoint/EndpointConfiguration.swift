@@ -32,6 +32,9 @@ public struct EndpointConfiguration: Sendable {
   public var passthrough: Passthrough?
   /// Scale from zero: the command template a supplier runs for a request.
   public var supplierCommand: String?
+  /// A simple vL3: clients are routed the whole prefix through their vWires and the endpoint
+  /// forwards between them.
+  public var vl3 = false
   /// Exit after this long without connections (a spawned endpoint); nil: never.
   public var idleTimeout: Duration?
   /// Where the endpoint's network namespace is, for the KERNEL mechanism.

@@ -1,3 +1,4 @@
+internal import Foundation
 internal import GRPCCore
 public import Logging
 public import NSMAPI
@@ -60,7 +61,7 @@ public final class EndpointServer: Service {
         PassThrough()
       }
       MechanismElement(role: .endpoint(inodeURL: configuration.inodeURL), tunnelIP: nil)
-      IPAMElement(prefix: configuration.cidr)
+      IPAMElement(prefix: configuration.cidr, routesWholePrefix: configuration.vl3)
       if let passthrough = configuration.passthrough {
         PassthroughElement(
           manager: configuration.connectTo,
@@ -111,6 +112,7 @@ public final class EndpointServer: Service {
   /// Serves until graceful shutdown (or, with an idle timeout, until idle that long), then
   /// unregisters and drains.
   public func run() async throws {
+    if configuration.vl3 { try Self.enableForwarding(ipv6: configuration.cidr.isIPv6) }
     let host = self.host
     let manager = self.manager
     try await withThrowingDiscardingTaskGroup { group in
@@ -142,6 +144,17 @@ public final class EndpointServer: Service {
       manager.beginGracefulShutdown()
     }
     logger.info("endpoint stopped")
+  }
+
+  /// A vL3 endpoint routes between its clients: forwarding on in its own namespace (the sysctl
+  /// is per namespace, so this changes nothing outside it).
+  static func enableForwarding(ipv6: Bool) throws {
+    let path = ipv6 ? "/proc/sys/net/ipv6/conf/all/forwarding" : "/proc/sys/net/ipv4/ip_forward"
+    do {
+      try "1".write(toFile: path, atomically: false, encoding: .utf8)
+    } catch {
+      throw NSMError(.failedPrecondition, "--vl3 needs forwarding in the endpoint's namespace (\(path)): \(error)")
+    }
   }
 
   private func keepRegistered(url: String) async {

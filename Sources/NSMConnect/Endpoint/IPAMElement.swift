@@ -9,8 +9,13 @@ internal import Synchronization
 public struct IPAMElement: ConnectElement {
   private let pool: LockedPool
 
-  public init(prefix: IPPrefix) {
+  /// With `routesWholePrefix` (a vL3 endpoint) a client's route covers the endpoint's whole
+  /// prefix, not only the endpoint's address: the other clients are reached through it.
+  public let routesWholePrefix: Bool
+
+  public init(prefix: IPPrefix, routesWholePrefix: Bool = false) {
     pool = LockedPool(AddressPool(prefix: prefix))
+    self.routesWholePrefix = routesWholePrefix
   }
 
   /// Connections holding addresses now.
@@ -39,6 +44,15 @@ public struct IPAMElement: ConnectElement {
     ipContext.srcIpAddrs = [client]
     ipContext.dstIpAddrs = [endpoint]
     ipContext.srcRoutes = [Connectioncontext_Route.with { $0.prefix = endpoint }]
+    if routesWholePrefix {
+      // Through the endpoint's address: the other clients' addresses are not on this link.
+      ipContext.srcRoutes.append(
+        Connectioncontext_Route.with {
+          $0.prefix = prefix.description
+          $0.nextHop = prefix.format(pair.endpoint)
+        }
+      )
+    }
     ipContext.dstRoutes = [Connectioncontext_Route.with { $0.prefix = client }]
     request.connection.context.ipContext = ipContext
     do {
