@@ -1,5 +1,5 @@
 internal import Foundation
-internal import NSMCore
+public import NSMCore
 internal import Synchronization
 
 /// One end of a vWire: the interface a workload sees in its namespace.
@@ -26,7 +26,17 @@ public struct VWireEnd: Sendable, Equatable {
 public final class LocalVWires: Sendable {
   public let links: any LinkControl
   public let owner: String
-  private let wires = Mutex<[String: VWireEnd]>([:])
+  private struct Wire {
+    /// The end in the workload's namespace that this manager removes on Close.
+    var end: VWireEnd
+    /// The other end of a veth pair, which removes the pair just as well when the first end's
+    /// namespace can no longer be entered by its path (its process is gone, the namespace lives on).
+    var peer: VWireEnd?
+    /// What to do when that namespace disappears (its workload is gone): close the connection.
+    var onGone: (@Sendable () async -> Void)?
+  }
+
+  private let wires = Mutex<[String: Wire]>([:])
 
   public init(links: any LinkControl, owner: String) {
     self.links = links
@@ -41,7 +51,13 @@ public final class LocalVWires: Sendable {
   public var count: Int { wires.withLock { $0.count } }
 
   /// Makes the vWire of connection `id`; on failure nothing of it is left.
-  public func create(_ id: String, client: VWireEnd, endpoint: VWireEnd, mtu: Int? = nil) async throws {
+  public func create(
+    _ id: String,
+    client: VWireEnd,
+    endpoint: VWireEnd,
+    mtu: Int? = nil,
+    onGone: (@Sendable () async -> Void)? = nil
+  ) async throws {
     let suffix = String(id.filter(\.isHexDigit).prefix(10))
     let clientTemp = "nsm\(suffix)c"
     let endpointTemp = "nsm\(suffix)e"
@@ -68,13 +84,18 @@ public final class LocalVWires: Sendable {
       try? await links.delete(endpoint.interface, in: endpoint.namespace)
       throw error
     }
-    wires.withLock { $0[id] = client }
+    wires.withLock { $0[id] = Wire(end: client, peer: endpoint, onGone: onGone) }
   }
 
   /// This node's end of a vWire to another node: a VXLAN link made here (so its UDP socket
   /// lives in this namespace, on the tunnel address), moved into the workload's namespace under
   /// the name it asked for, addressed and brought up.
-  public func createTunnelEnd(_ id: String, end: VWireEnd, tunnel: Tunnel) async throws {
+  public func createTunnelEnd(
+    _ id: String,
+    end: VWireEnd,
+    tunnel: Tunnel,
+    onGone: (@Sendable () async -> Void)? = nil
+  ) async throws {
     let temporary = "nsm\(String(id.filter(\.isHexDigit).prefix(10)))v"
     try await links.addVXLAN(
       temporary,
@@ -96,13 +117,42 @@ public final class LocalVWires: Sendable {
       try? await links.delete(end.interface, in: end.namespace)
       throw error
     }
-    wires.withLock { $0[id] = end }
+    wires.withLock { $0[id] = Wire(end: end, onGone: onGone) }
   }
 
   /// Removes the vWire of connection `id`; nothing when it has none.
   public func remove(_ id: String) async throws {
-    guard let client = wires.withLock({ $0.removeValue(forKey: id) }) else { return }
-    try await links.delete(client.interface, in: client.namespace)
+    guard let wire = wires.withLock({ $0.removeValue(forKey: id) }) else { return }
+    if !wire.end.namespace.exists, let peer = wire.peer {
+      try await links.delete(peer.interface, in: peer.namespace)
+      return
+    }
+    try await links.delete(wire.end.interface, in: wire.end.namespace)
+  }
+
+  /// Checks every `interval` whether the workloads' namespaces still exist, and closes the
+  /// connections of those that are gone (a client killed outright never closes): upstream's
+  /// forwarder polls the same way.
+  public func watchNamespaces(every interval: Duration, time: any TimeSource = SystemTime()) async {
+    while !Task.isCancelled {
+      try? await time.sleep(for: interval)
+      let gone = wires.withLock { wires in wires.filter { !$0.value.end.namespace.exists }.map(\.value.onGone) }
+      for onGone in gone { await onGone?() }
+    }
+  }
+
+  /// Removes what a previous run of this manager left in any namespace of this host (links
+  /// whose alias is this manager's); the number removed. Namespaces are found through
+  /// `/proc/*/ns/net` and `/run/netns`, each looked at once.
+  public func removeLeftovers() async -> Int {
+    var removed = 0
+    for namespace in NetworkNamespace.all() {
+      guard let found = try? await links.links(in: namespace, aliasPrefix: aliasPrefix) else { continue }
+      for link in found {
+        if (try? await links.delete(link.name, in: namespace)) != nil { removed += 1 }
+      }
+    }
+    return removed
   }
 }
 

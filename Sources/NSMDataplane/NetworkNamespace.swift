@@ -1,6 +1,10 @@
 internal import Foundation
 public import NSMCore
 
+#if canImport(Glibc)
+  internal import Glibc
+#endif
+
 /// A network namespace as a KERNEL mechanism names it (`inodeURL`): `file:///proc/PID/ns/net`,
 /// `file:///run/netns/NAME`, or any file bound to one. (`inode://dev/ino` needs the descriptor
 /// passed over a unix socket, as upstream's clients do; not supported yet.)
@@ -31,4 +35,25 @@ public struct NetworkNamespace: Hashable, Sendable, CustomStringConvertible {
   public var exists: Bool { FileManager.default.fileExists(atPath: path) }
 
   public var description: String { path }
+
+  /// Every network namespace of this host that a process is in or that is named under
+  /// `/run/netns`, each once (by its inode).
+  public static func all() -> [NetworkNamespace] {
+    var paths: [String] = ["/proc/self/ns/net"]
+    let files = FileManager.default
+    for entry in (try? files.contentsOfDirectory(atPath: "/proc")) ?? [] where entry.allSatisfy(\.isNumber) {
+      paths.append("/proc/\(entry)/ns/net")
+    }
+    for name in (try? files.contentsOfDirectory(atPath: "/run/netns")) ?? [] {
+      paths.append("/run/netns/\(name)")
+    }
+    var seen: Set<UInt64> = []
+    var namespaces: [NetworkNamespace] = []
+    for path in paths {
+      var info = stat()
+      guard stat(path, &info) == 0, seen.insert(UInt64(info.st_ino)).inserted else { continue }
+      namespaces.append(NetworkNamespace(path: path))
+    }
+    return namespaces
+  }
 }

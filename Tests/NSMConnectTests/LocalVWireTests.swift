@@ -12,10 +12,10 @@ import Testing
 struct LocalVWireTests {
   @Test func aClientAndItsEndpointPingEachOtherAndCloseLeavesNoInterface() async throws {
     try await TestNamespaces.run(["node", "client", "endpoint"]) { namespaces in
-      let roles = ["registry": "node", "apply": "node", "mgr-1": "node", "nse-1": "endpoint", "nsc-1": "client"]
+      let roles = ["registry": "node", "apply": "node", "mgr-local": "node", "nse-1": "endpoint", "nsc-1": "client"]
       try await ConnectSandbox.run(launcher: { name in roles[name].map(namespaces.launcher) ?? [] }) { sandbox in
         try await sandbox.apply(MonitorAndErrorTests.services)
-        let manager = try await sandbox.manager("mgr-1", node: "node-1", arguments: ["--dataplane", "kernel"])
+        let manager = try await sandbox.manager("mgr-local", node: "node-1", arguments: ["--dataplane", "kernel"])
         _ = try await sandbox.endpoint("nse-1", manager: manager, services: ["simple"], cidr: "10.130.0.0/24")
         let client = try sandbox.client("nsc-1", manager: manager, services: ["kernel://simple/nsm-1"])
         var lines = ConnectionLines(client)
@@ -40,7 +40,7 @@ struct LocalVWireTests {
           ["ping", "-c", "3", "-i", "0.2", "-W", "2", String(clientAddress)]
         )
         #expect(back.status == 0, "\(back.output)")
-        #expect(endpointInterface.contains("alias nsm/mgr-1/"), "\(endpointInterface)")
+        #expect(endpointInterface.contains("alias nsm/mgr-local/"), "\(endpointInterface)")
 
         client.signal(SIGTERM)
         #expect(await client.waitForExit() == 0)
@@ -75,7 +75,7 @@ struct RemoteVWireTests {
         #expect(result.status == 0, "\(command): \(result.output)")
       }
       let roles = [
-        "registry": "node1", "apply": "node1", "mgr-1": "node1", "mgr-2": "node2", "nse-2": "endpoint",
+        "registry": "node1", "apply": "node1", "mgr-r1": "node1", "mgr-r2": "node2", "nse-2": "endpoint",
         "nsc-1": "client",
       ]
       try await ConnectSandbox.run(
@@ -84,13 +84,13 @@ struct RemoteVWireTests {
       ) { sandbox in
         try await sandbox.apply(MonitorAndErrorTests.services)
         let manager1 = try await sandbox.manager(
-          "mgr-1",
+          "mgr-r1",
           node: "node-1",
           host: "172.31.254.1",
           arguments: ["--dataplane", "kernel"]
         )
         let manager2 = try await sandbox.manager(
-          "mgr-2",
+          "mgr-r2",
           node: "node-2",
           host: "172.31.254.2",
           arguments: ["--dataplane", "kernel"]
@@ -99,7 +99,7 @@ struct RemoteVWireTests {
         let client = try sandbox.client("nsc-1", manager: manager1, services: ["kernel://simple/nsm-1"])
         var lines = ConnectionLines(client)
         let connection = try await lines.next()
-        #expect(connection.hops == ["nsc-1", "mgr-1", "mgr-2", "nse-2"])
+        #expect(connection.hops == ["nsc-1", "mgr-r1", "mgr-r2", "nse-2"])
         let clientAddress = try #require(connection.context.ipContext.srcIpAddrs.first?.split(separator: "/").first)
         let endpointAddress = try #require(connection.context.ipContext.dstIpAddrs.first?.split(separator: "/").first)
 
@@ -137,10 +137,10 @@ struct RemoteVWireTests {
 struct VL3Tests {
   @Test func twoClientsOfOneVL3EndpointPingEachOther() async throws {
     try await TestNamespaces.run(["node", "c1", "c2", "vl3"]) { namespaces in
-      let roles = ["registry": "node", "apply": "node", "mgr-1": "node", "vl3": "vl3", "nsc-1": "c1", "nsc-2": "c2"]
+      let roles = ["registry": "node", "apply": "node", "mgr-vl3": "node", "vl3": "vl3", "nsc-1": "c1", "nsc-2": "c2"]
       try await ConnectSandbox.run(launcher: { name in roles[name].map(namespaces.launcher) ?? [] }) { sandbox in
         try await sandbox.apply(MonitorAndErrorTests.services)
-        let manager = try await sandbox.manager("mgr-1", node: "node-1", arguments: ["--dataplane", "kernel"])
+        let manager = try await sandbox.manager("mgr-vl3", node: "node-1", arguments: ["--dataplane", "kernel"])
         _ = try await sandbox.endpoint(
           "vl3",
           manager: manager,
@@ -162,6 +162,79 @@ struct VL3Tests {
         // Outside the vL3's prefix there is no route.
         let outside = try await namespaces.exec("c1", ["ping", "-c", "1", "-W", "1", "10.133.0.1"])
         #expect(outside.status != 0)
+      }
+    }
+  }
+}
+
+/// What a vWire leaves behind when its workload or its manager dies.
+@Suite("vWire life cycle", .serialized, .enabled(if: TestNamespaces.available))
+struct VWireLifeCycleTests {
+  /// Each test's manager has a name of its own: a restarted manager removes what carries its
+  /// name in every namespace of the host, which here holds the other tests' nodes too.
+  static func roles(_ manager: String) -> [String: String] {
+    ["registry": "node", "apply": "node", manager: "node", "nse-1": "endpoint", "nsc-1": "client"]
+  }
+
+  @Test func aKilledClientsVWireIsRemovedWithoutWaitingForExpiry() async throws {
+    try await TestNamespaces.run(["node", "client", "endpoint"]) { namespaces in
+      try await ConnectSandbox.run(launcher: { Self.roles("mgr-kill")[$0].map(namespaces.launcher) ?? [] }) { sandbox in
+        try await sandbox.apply(MonitorAndErrorTests.services)
+        let manager = try await sandbox.manager("mgr-kill", node: "node-1", arguments: ["--dataplane", "kernel"])
+        _ = try await sandbox.endpoint("nse-1", manager: manager, services: ["simple"], cidr: "10.134.0.0/24")
+        let client = try sandbox.client("nsc-1", manager: manager, services: ["kernel://simple/nsm-1"])
+        var lines = ConnectionLines(client)
+        _ = try await lines.next()
+        #expect(try await namespaces.exec("endpoint", ["ip", "-o", "link", "show"]).output.contains("nsm-"))
+        // Its token lives 10 minutes; its namespace's process is gone at once.
+        client.signal(SIGKILL)
+        #expect(
+          await eventually(within: .seconds(10)) {
+            let links = (try? await namespaces.exec("endpoint", ["ip", "-o", "link", "show"]).output) ?? "nsm-"
+            return !links.contains("nsm-")
+          }
+        )
+        #expect(
+          await eventually(within: .seconds(10)) {
+            let listing = try? await NSMProcess.run([
+              "get", "connections", "--manager", manager.socket.description, "-o", "json",
+            ])
+            return listing?.status == 0 && listing?.stdout.isEmpty == true
+          }
+        )
+      }
+    }
+  }
+
+  @Test func aRestartedManagerRemovesWhatItsPreviousRunLeftAndTheClientGetsItsWireBack() async throws {
+    try await TestNamespaces.run(["node", "client", "endpoint"]) { namespaces in
+      try await ConnectSandbox.run(launcher: { Self.roles("mgr-restart")[$0].map(namespaces.launcher) ?? [] }) { sandbox in
+        try await sandbox.apply(MonitorAndErrorTests.services)
+        let manager = try await sandbox.manager("mgr-restart", node: "node-1", arguments: ["--dataplane", "kernel"])
+        _ = try await sandbox.endpoint("nse-1", manager: manager, services: ["simple"], cidr: "10.135.0.0/24")
+        let client = try sandbox.client("nsc-1", manager: manager, services: ["kernel://simple/nsm-1"])
+        var lines = ConnectionLines(client)
+        let first = try await lines.next()
+        let endpointAddress = try #require(first.context.ipContext.dstIpAddrs.first?.split(separator: "/").first)
+        manager.process.signal(SIGKILL)
+        _ = await manager.process.waitForExit()
+        let restarted = try await sandbox.manager(
+          "mgr-restart",
+          node: "node-1",
+          port: manager.url,
+          arguments: ["--dataplane", "kernel"]
+        )
+        #expect(await restarted.process.stderrLine(containing: "removed what a previous run left") != nil)
+        // The client re-requests; its new vWire carries packets again, and the endpoint holds
+        // only that one.
+        #expect(
+          await eventually(within: .seconds(20)) {
+            let ping = try? await namespaces.exec("client", ["ping", "-c", "1", "-W", "1", String(endpointAddress)])
+            return ping?.status == 0
+          }
+        )
+        let endpointLinks = try await namespaces.exec("endpoint", ["ip", "-o", "link", "show"]).output
+        #expect(endpointLinks.split(separator: "\n").filter { $0.contains("nsm-") }.count == 1, "\(endpointLinks)")
       }
     }
   }

@@ -29,7 +29,7 @@ public struct DataplaneElement: ConnectElement {
     let id = request.connection.id
     guard !wires.exists(id), let route = routes.route(of: id) else { return answer }
     do {
-      try await make(id, incoming: request.connection.mechanism, outgoing: route, answer)
+      try await make(id, incoming: request.connection.mechanism, outgoing: route, answer, onGone: context.events?.close)
     } catch {
       context.logger.warning(
         "vWire failed; closing the connection",
@@ -47,10 +47,9 @@ public struct DataplaneElement: ConnectElement {
     _ id: String,
     incoming: Connection_Mechanism,
     outgoing route: Route,
-    _ answer: Connection_Connection
-  )
-    async throws
-  {
+    _ answer: Connection_Connection,
+    onGone: (@Sendable () async -> Void)?
+  ) async throws {
     let ip = answer.context.ipContext
     func specs(_ routes: [Connectioncontext_Route]) -> [RouteSpec] {
       routes.map { RouteSpec($0.prefix, via: $0.nextHop.isEmpty ? nil : $0.nextHop) }
@@ -61,7 +60,7 @@ public struct DataplaneElement: ConnectElement {
     case (Mechanisms.kernel, Mechanisms.kernel) where !route.hop.viaManager:
       let client = try Self.end(incoming, side: "client", clientAddresses)
       let endpoint = try Self.end(route.mechanism, side: "endpoint", endpointAddresses)
-      try await wires.create(id, client: client, endpoint: endpoint)
+      try await wires.create(id, client: client, endpoint: endpoint, onGone: onGone)
     case (Mechanisms.kernel, Mechanisms.vxlan):
       // Client side: the other node chose the VNI and its address.
       let client = try Self.end(incoming, side: "client", clientAddresses)
@@ -69,14 +68,16 @@ public struct DataplaneElement: ConnectElement {
       try await wires.createTunnelEnd(
         id,
         end: client,
-        tunnel: try Self.tunnel(vxlan, local: Mechanisms.Key.srcIP, remote: Mechanisms.Key.dstIP)
+        tunnel: try Self.tunnel(vxlan, local: Mechanisms.Key.srcIP, remote: Mechanisms.Key.dstIP),
+        onGone: onGone
       )
     case (Mechanisms.vxlan, Mechanisms.kernel):
       let endpoint = try Self.end(route.mechanism, side: "endpoint", endpointAddresses)
       try await wires.createTunnelEnd(
         id,
         end: endpoint,
-        tunnel: try Self.tunnel(incoming.parameters, local: Mechanisms.Key.dstIP, remote: Mechanisms.Key.srcIP)
+        tunnel: try Self.tunnel(incoming.parameters, local: Mechanisms.Key.dstIP, remote: Mechanisms.Key.srcIP),
+        onGone: onGone
       )
     default:
       throw NSMError.invalidArgument(

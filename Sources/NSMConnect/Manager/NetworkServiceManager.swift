@@ -2,7 +2,7 @@ internal import GRPCCore
 public import Logging
 internal import NSMAPI
 public import NSMCore
-internal import NSMDataplane
+public import NSMDataplane
 internal import NSMRegistry
 public import NSMTransport
 public import ServiceLifecycle
@@ -22,10 +22,14 @@ public final class NetworkServiceManager: Service {
   private let streams = ActiveStreams()
   private let downstream: DownstreamMonitors
   private let logger: Logger
+  /// The vWires it made, with `--dataplane kernel`.
+  public let wires: LocalVWires?
 
   public init(configuration: ManagerConfiguration, logger: Logger) throws {
     self.configuration = configuration
     self.logger = logger
+    let wires = configuration.links.map { LocalVWires(links: $0, owner: configuration.name) }
+    self.wires = wires
     let time = configuration.time
     routing = Routing(ownURL: configuration.url)
     pool = PeerPool(logger: logger, identity: configuration.identity, limits: configuration.peerLimits, time: time)
@@ -63,8 +67,8 @@ public final class NetworkServiceManager: Service {
         time: time
       )
       MechanismElement(role: .manager, tunnelIP: configuration.tunnelIP)
-      if let links = configuration.links {
-        DataplaneElement(wires: LocalVWires(links: links, owner: configuration.name), routes: routes)
+      if let wires {
+        DataplaneElement(wires: wires, routes: routes)
       } else {
         PassThrough()
       }
@@ -111,9 +115,20 @@ public final class NetworkServiceManager: Service {
     let streams = self.streams
     let monitor = self.monitor
     let logger = self.logger
+    if let wires {
+      let removed = await wires.removeLeftovers()
+      if removed > 0 { logger.info("removed what a previous run left", metadata: ["links": "\(removed)"]) }
+    }
+    let wires = self.wires
+    let time = configuration.time
     try await withGracefulShutdownHandler {
       try await withThrowingDiscardingTaskGroup { group in
         group.addTask { try await registry.runConnections() }
+        if let wires {
+          group.addTask {
+            await cancelWhenGracefulShutdown { await wires.watchNamespaces(every: .seconds(1), time: time) }
+          }
+        }
         for host in hosts { group.addTask { try await host.serve() } }
         let addresses = try await self.listeningAddresses
         logger.info(
