@@ -37,6 +37,25 @@ public struct IPRoute2: LinkControl {
     )
   }
 
+  public func pathMTU(toward address: String, in namespace: NetworkNamespace) async throws -> Int {
+    let route = try await run(in: namespace, ["-o", "route", "get", address])
+    let fields = route.split(separator: " ")
+    guard let devIndex = fields.firstIndex(of: "dev"), devIndex + 1 < fields.count else {
+      throw NSMError(.unavailable, "no route to \(address) in \(namespace): \(route)")
+    }
+    if let mtuIndex = fields.firstIndex(of: "mtu"), mtuIndex + 1 < fields.count, let mtu = Int(fields[mtuIndex + 1]) {
+      return mtu
+    }
+    let link = try await run(in: namespace, ["-o", "link", "show", "dev", String(fields[devIndex + 1])])
+    let linkFields = link.split(separator: " ")
+    guard let mtuIndex = linkFields.firstIndex(of: "mtu"), mtuIndex + 1 < linkFields.count,
+      let mtu = Int(linkFields[mtuIndex + 1])
+    else {
+      throw NSMError(.internal, "cannot read the MTU of \(fields[devIndex + 1]): \(link)")
+    }
+    return mtu
+  }
+
   public func move(_ link: String, from namespace: NetworkNamespace, to target: NetworkNamespace, as newName: String)
     async throws
   {

@@ -12,6 +12,8 @@ public protocol LinkControl: Sendable {
   /// identifier `vni`, from `local` to `remote`, both on UDP port `port`.
   func addVXLAN(_ name: String, vni: UInt32, local: String, remote: String, port: Int, in namespace: NetworkNamespace)
     async throws
+  /// The MTU of the link `namespace` routes `address` through.
+  func pathMTU(toward address: String, in namespace: NetworkNamespace) async throws -> Int
   /// Moves `link` from `namespace` into `target`, renaming it to `newName` on the way.
   func move(_ link: String, from namespace: NetworkNamespace, to target: NetworkNamespace, as newName: String)
     async throws

@@ -97,6 +97,13 @@ public final class LocalVWires: Sendable {
     onGone: (@Sendable () async -> Void)? = nil
   ) async throws {
     let temporary = "nsm\(String(id.filter(\.isHexDigit).prefix(10)))v"
+    var tunnel = tunnel
+    if tunnel.mtu == nil {
+      // Room for the encapsulation, as upstream counts it: IP, UDP, VXLAN, Ethernet and a VLAN
+      // tag (54 bytes over IPv4, 74 over IPv6); Linux would leave the VXLAN link at 1500.
+      let overhead = tunnel.remote.contains(":") ? 74 : 54
+      tunnel.mtu = try await links.pathMTU(toward: tunnel.remote, in: .current) - overhead
+    }
     try await links.addVXLAN(
       temporary,
       vni: tunnel.vni,

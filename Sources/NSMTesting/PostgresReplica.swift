@@ -9,7 +9,7 @@ internal import ServiceLifecycle
 public func withPostgresDatabase<Result: Sendable>(
   _ url: String,
   poolSize: Int = 4,
-  options: PostgresDatabase.Options = .init(),
+  options: PostgresDatabase.Options = .forTests,
   logLevel: Logger.Level = .critical,
   logger given: Logger? = nil,
   _ body: (PostgresDatabase) async throws -> Result
@@ -73,5 +73,15 @@ public func withPostgresRegistry<Result: Sendable>(
       try? await tasks.waitForAll()
       throw error
     }
+  }
+}
+
+extension PostgresDatabase.Options {
+  /// The product's options with a store-call deadline that a suite running everything at once
+  /// on two cores does not miss (5 s did, now and then); tests of the deadline set their own.
+  public static var forTests: Self {
+    var options = Self()
+    options.deadline = .seconds(20)
+    return options
   }
 }

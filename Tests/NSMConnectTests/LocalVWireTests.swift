@@ -106,6 +106,7 @@ struct RemoteVWireTests {
         let link = try await namespaces.exec("client", ["ip", "-d", "link", "show", "dev", "nsm-1"])
         #expect(link.output.contains("vxlan id"), "\(link.output)")
         #expect(link.output.contains("dstport 4789"), "\(link.output)")
+        #expect(link.output.contains("mtu 1446"), "the underlay's 1500 less 54 for the encapsulation: \(link.output)")
         let there = try await namespaces.exec(
           "client",
           ["ping", "-c", "3", "-i", "0.2", "-W", "2", String(endpointAddress)]
@@ -208,7 +209,8 @@ struct VWireLifeCycleTests {
 
   @Test func aRestartedManagerRemovesWhatItsPreviousRunLeftAndTheClientGetsItsWireBack() async throws {
     try await TestNamespaces.run(["node", "client", "endpoint"]) { namespaces in
-      try await ConnectSandbox.run(launcher: { Self.roles("mgr-restart")[$0].map(namespaces.launcher) ?? [] }) { sandbox in
+      try await ConnectSandbox.run(launcher: { Self.roles("mgr-restart")[$0].map(namespaces.launcher) ?? [] }) {
+        sandbox in
         try await sandbox.apply(MonitorAndErrorTests.services)
         let manager = try await sandbox.manager("mgr-restart", node: "node-1", arguments: ["--dataplane", "kernel"])
         _ = try await sandbox.endpoint("nse-1", manager: manager, services: ["simple"], cidr: "10.135.0.0/24")

@@ -75,7 +75,7 @@ struct PruneFailureTests {
     let server = try await TestPostgres.sharedServer()
     let url = try await server.makeDatabase()
     let capture = LogCapture()
-    var options = PostgresDatabase.Options()
+    var options = PostgresDatabase.Options.forTests
     options.retention = .seconds(1)
     options.pruneInterval = .seconds(1)
     try await withPostgresDatabase(url, options: options, logger: capture.logger(level: .warning)) { database in

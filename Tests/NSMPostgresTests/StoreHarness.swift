@@ -42,7 +42,7 @@ func withStores<Result: Sendable>(
 /// One replica on `url` (NSMTesting's ``withPostgresDatabase``), as the tests run it.
 func withDatabase<Result: Sendable>(
   _ url: String,
-  options: PostgresDatabase.Options = .init(),
+  options: PostgresDatabase.Options = .forTests,
   _ body: (PostgresDatabase) async throws -> Result
 ) async throws -> Result {
   try await withPostgresDatabase(url, options: options, body)
