@@ -98,11 +98,14 @@ public final class ConnectSandbox: Sendable {
     if case .tcp(_, let old)? = reused { port = old }
     let socket = ServiceAddress.unix(path: "\(folder)/\(name).sock")
     let url = ServiceAddress.tcp(host: host, port: port)
+    // Tests run as root, where a manager would otherwise make vWires in the test's own
+    // namespace: only the data-plane tests, in namespaces of their own, ask for it.
+    let dataplane = arguments.contains("--dataplane") ? [] : ["--dataplane", "none"]
     let process = try start(
       [
         "manager", "--name", name, "--listen", socket.description, "--listen", url.description, "--registry",
         registry.description, "--node-name", node, "--log-level", "debug",
-      ] + arguments + commonArguments(name),
+      ] + dataplane + arguments + commonArguments(name),
       as: name
     )
     guard await process.stderrLine(containing: "manager listening") != nil else {

@@ -1,4 +1,5 @@
 internal import ArgumentParser
+internal import Foundation
 internal import Logging
 internal import NSMConnect
 internal import NSMCore
@@ -38,7 +39,7 @@ struct ManagerCommand: AsyncParsableCommand {
   var tunnelIP: String?
   @Option(
     help:
-      "kernel: make each local vWire a veth pair between the workloads' namespaces (needs root or CAP_NET_ADMIN); none: control plane only (env NSM_DATAPLANE; default none)."
+      "kernel: vWires carry packets (veth pairs on this node, VXLAN to others; needs root); none: control plane only (env NSM_DATAPLANE; default kernel as root, else none)."
   )
   var dataplane: String?
 
@@ -86,7 +87,8 @@ struct ManagerCommand: AsyncParsableCommand {
     {
       configuration.tunnelIP = host
     }
-    switch setting(dataplane, env: "NSM_DATAPLANE") ?? "none" {
+    // As root on Linux the manager is the node's data plane unless told otherwise.
+    switch setting(dataplane, env: "NSM_DATAPLANE") ?? (getuid() == 0 ? "kernel" : "none") {
     case "none": configuration.links = nil
     case "kernel": configuration.links = IPRoute2()
     case let other:
