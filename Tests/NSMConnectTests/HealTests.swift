@@ -115,4 +115,31 @@ struct HealTests {
       #expect(UInt32(atNode2.mechanism.parameters["vni"] ?? "") ?? 0 > 0)
     }
   }
+
+  @Test func aClientRefreshesBeforeItsTokensExpire() async throws {
+    try await ConnectSandbox.run { sandbox in
+      try await sandbox.apply(Self.simple)
+      let manager = try await sandbox.manager("mgr-1", node: "node-1")
+      _ = try await sandbox.endpoint("nse-a", manager: manager, services: ["simple"], cidr: "10.136.0.0/24")
+      // Tokens of 2 s: the client refreshes at a fifth of what is left, the manager closes at
+      // expiry; after 6 s (three lifetimes) only refreshes keep the connection.
+      let client = try sandbox.client(
+        "nsc-1",
+        manager: manager,
+        services: ["simple"],
+        arguments: ["--max-token-lifetime", "2s"]
+      )
+      var lines = ConnectionLines(client)
+      let first = try await lines.next()
+      try await Task.sleep(for: .seconds(6))
+      let listing = try await NSMProcess.run(["get", "connections", "--manager", manager.url.description, "-o", "json"])
+      let held = try Connection_Connection(
+        jsonString: try #require(listing.stdout.split(separator: "\n").first.map(String.init))
+      )
+      #expect(held.path.pathSegments.first?.id == first.id)
+      #expect(held.context == first.context, "the same addresses across refreshes")
+      #expect(held.path.pathSegments[0].expires.date > Date(), "refreshed: the client's segment is not expired")
+      #expect(client.process.isRunning)
+    }
+  }
 }
