@@ -241,3 +241,93 @@ struct VWireLifeCycleTests {
     }
   }
 }
+
+/// The vWire contract's multiplicity: one client with two vWires to one endpoint (the same
+/// service twice), each its own pair of interfaces and addresses, each for one connection.
+@Suite("Several vWires", .serialized, .enabled(if: TestNamespaces.available))
+struct SeveralVWiresTests {
+  @Test func theSameServiceTwiceGivesTwoSeparateVWires() async throws {
+    try await TestNamespaces.run(["node", "client", "endpoint"]) { namespaces in
+      let roles = ["registry": "node", "apply": "node", "mgr-twice": "node", "nse-1": "endpoint", "nsc-1": "client"]
+      try await ConnectSandbox.run(launcher: { roles[$0].map(namespaces.launcher) ?? [] }) { sandbox in
+        try await sandbox.apply(MonitorAndErrorTests.services)
+        let manager = try await sandbox.manager("mgr-twice", node: "node-1", arguments: ["--dataplane", "kernel"])
+        _ = try await sandbox.endpoint("nse-1", manager: manager, services: ["simple"], cidr: "10.137.0.0/24")
+        let client = try sandbox.client(
+          "nsc-1",
+          manager: manager,
+          services: ["kernel://simple/nsm-1", "kernel://simple/nsm-2"]
+        )
+        var lines = ConnectionLines(client)
+        let first = try await lines.next()
+        let second = try await lines.next()
+        #expect(first.id != second.id)
+        #expect(first.mechanism.parameters["name"] == "nsm-1")
+        #expect(second.mechanism.parameters["name"] == "nsm-2")
+        #expect(first.context.ipContext.srcIpAddrs != second.context.ipContext.srcIpAddrs)
+        let endpointLinks = try await namespaces.exec("endpoint", ["ip", "-o", "link", "show"]).output
+        #expect(endpointLinks.split(separator: "\n").filter { $0.contains("nsm-") }.count == 2, "\(endpointLinks)")
+        for (interface, connection) in [("nsm-1", first), ("nsm-2", second)] {
+          let target = try #require(connection.context.ipContext.dstIpAddrs.first?.split(separator: "/").first)
+          // Each vWire reaches its own end at the endpoint, and leaves by its own interface.
+          let ping = try await namespaces.exec(
+            "client",
+            ["ping", "-c", "2", "-i", "0.2", "-W", "2", "-I", interface, String(target)]
+          )
+          #expect(ping.status == 0, "\(interface): \(ping.output)")
+          let route = try await namespaces.exec("client", ["ip", "-o", "route", "get", String(target)])
+          #expect(route.output.contains("dev \(interface)"), "\(route.output)")
+        }
+      }
+    }
+  }
+}
+
+/// Heal under traffic: the endpoint under a running ping is killed; the client is moved to
+/// another endpoint of the same prefix, keeps its addresses, and the ping resumes.
+@Suite("Heal under a running ping", .serialized, .enabled(if: TestNamespaces.available))
+struct HealUnderPingTests {
+  @Test func thePingResumesThroughTheNewEndpoint() async throws {
+    try await TestNamespaces.run(["node", "client", "ep-a", "ep-b"]) { namespaces in
+      let roles = [
+        "registry": "node", "apply": "node", "mgr-heal": "node", "nse-a": "ep-a", "nse-b": "ep-b", "nsc-1": "client",
+      ]
+      try await ConnectSandbox.run(launcher: { roles[$0].map(namespaces.launcher) ?? [] }) { sandbox in
+        try await sandbox.apply(MonitorAndErrorTests.services)
+        let manager = try await sandbox.manager("mgr-heal", node: "node-1", arguments: ["--dataplane", "kernel"])
+        // One prefix for both: the client keeps its addresses when it moves (the new endpoint
+        // honours what the client still holds when it is free).
+        let a = try await sandbox.endpoint("nse-a", manager: manager, services: ["simple"], cidr: "10.138.0.0/24")
+        let b = try await sandbox.endpoint("nse-b", manager: manager, services: ["simple"], cidr: "10.138.0.0/24")
+        let client = try sandbox.client("nsc-1", manager: manager, services: ["kernel://simple/nsm-1"])
+        var lines = ConnectionLines(client)
+        let first = try await lines.next()
+        let target = try #require(first.context.ipContext.dstIpAddrs.first?.split(separator: "/").first)
+        let victim = first.networkServiceEndpointName == "nse-a" ? a : b
+        let other = first.networkServiceEndpointName == "nse-a" ? "nse-b" : "nse-a"
+
+        // 120 pings 50 ms apart (6 s); the endpoint dies 1.5 s in.
+        let ping = Task {
+          try await namespaces.exec("client", ["ping", "-i", "0.05", "-c", "120", "-W", "1", String(target)])
+        }
+        try await Task.sleep(for: .milliseconds(1500))
+        victim.signal(SIGKILL)
+        let healed = try await lines.next(within: .seconds(10)) {
+          $0.state == .up && $0.networkServiceEndpointName == other
+        }
+        #expect(healed.context.ipContext.srcIpAddrs == first.context.ipContext.srcIpAddrs, "the same addresses")
+        #expect(healed.context.ipContext.dstIpAddrs == first.context.ipContext.dstIpAddrs)
+        let output = try await ping.value.output
+        let replies = output.split(separator: "\n").compactMap { line -> Int? in
+          guard line.contains("bytes from"), let range = line.range(of: "icmp_seq=") else { return nil }
+          return Int(line[range.upperBound...].prefix { $0.isNumber })
+        }
+        let lost = 120 - replies.count
+        print("heal under ping: \(lost) of 120 pings lost (50 ms apart)")
+        // Replies before the kill and again at the end: the traffic moved to the new endpoint.
+        #expect(replies.contains { $0 < 20 }, "\(output)")
+        #expect(replies.contains { $0 > 100 }, "\(output)")
+      }
+    }
+  }
+}
