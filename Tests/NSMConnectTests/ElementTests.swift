@@ -167,3 +167,24 @@ struct ElementTests {
     #expect(try await chain.request(Self.request(id: "b", expires: Date()), context: context).context == first.context)
   }
 }
+
+/// VNIs are unique per node, and an offer from the other node is taken when free here.
+@Suite("VNI allocation")
+struct VNIAllocationTests {
+  @Test func vnisAreUniquePerNodeKeptPerConnectionAndOffersAreTakenWhenFree() throws {
+    let vnis = VNIAllocator()
+    let a = try vnis.allocate(source: "10.0.0.1", connection: "a")
+    #expect(try vnis.allocate(source: "10.0.0.1", connection: "a") == a, "kept across refreshes")
+    let b = try vnis.allocate(source: "10.0.0.2", connection: "b")
+    #expect(a != b, "unique on the node, whatever the source")
+    #expect(try vnis.allocate(source: "10.0.0.3", connection: "c", wanted: 4242) == 4242, "a free offer is taken")
+    #expect(try vnis.allocate(source: "10.0.0.4", connection: "d", wanted: 4242) != 4242, "a used one is not")
+    // The starting side: its offer, then what the other node chose.
+    let offer = try vnis.reserve(connection: "out:e")
+    #expect(offer != a && offer != b && offer != 4242)
+    #expect(vnis.adopt(offer, connection: "out:e"))
+    #expect(!vnis.adopt(4242, connection: "out:f"), "a VNI in use here cannot be adopted")
+    vnis.release(connection: "c")
+    #expect(vnis.adopt(4242, connection: "out:f"))
+  }
+}

@@ -79,7 +79,6 @@ struct PruneFailureTests {
     options.retention = .seconds(1)
     options.pruneInterval = .seconds(1)
     try await withPostgresDatabase(url, options: options, logger: capture.logger(level: .warning)) { database in
-      _ = try await database.endpoints.register(Fixtures.endpoint("nse-1"))
       try await server.execute(
         """
         CREATE FUNCTION nsm_test_refuse() RETURNS trigger LANGUAGE plpgsql
@@ -89,6 +88,9 @@ struct PruneFailureTests {
         """,
         database: url
       )
+      // A change to prune only once the trigger is in place: under load, one made before could
+      // be pruned (successfully) before the trigger exists, and no prune would fail after it.
+      _ = try await database.endpoints.register(Fixtures.endpoint("nse-1"))
       let warned = await eventually(within: .seconds(60)) {
         capture.logged.contains { $0.level == .warning && $0.message.contains("pruning the change log failed") }
       }

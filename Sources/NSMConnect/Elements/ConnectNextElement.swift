@@ -17,12 +17,18 @@ public struct ConnectNextElement: ConnectElement {
   public let caller: NextHopCaller
   public let routes: Routes
   public let tunnelIP: String?
+  /// This node's VNIs: a remote connection offers one free here (keyed apart from the incoming
+  /// side's, which ``MechanismElement`` keeps under the connection id).
+  public let vnis: VNIAllocator
 
-  public init(caller: NextHopCaller, routes: Routes, tunnelIP: String?) {
+  public init(caller: NextHopCaller, routes: Routes, tunnelIP: String?, vnis: VNIAllocator = VNIAllocator()) {
     self.caller = caller
     self.routes = routes
     self.tunnelIP = tunnelIP
+    self.vnis = vnis
   }
+
+  static func outgoingKey(_ id: String) -> String { "out:" + id }
 
   public func request<Next: ConnectHandler>(
     _ request: Networkservice_NetworkServiceRequest,
@@ -42,7 +48,9 @@ public struct ConnectNextElement: ConnectElement {
           "endpoint '\(hop.endpointName)' is on another node and this manager has no tunnel address"
         )
       }
-      outgoing.mechanismPreferences = [Mechanisms.vxlan(sourceIP: tunnelIP)]
+      var offer = Mechanisms.vxlan(sourceIP: tunnelIP)
+      offer.parameters[Mechanisms.Key.vni] = String(try vnis.reserve(connection: Self.outgoingKey(id)))
+      outgoing.mechanismPreferences = [offer]
     } else {
       outgoing.mechanismPreferences = [Mechanisms.kernel(interface: nil, inodeURL: nil)]
     }
@@ -51,8 +59,25 @@ public struct ConnectNextElement: ConnectElement {
       // forget it here so its monitor no longer reports for this connection.
       routes.remove(id)
     }
-    var answer = try await unreachableNaming(hop) {
-      try await caller.request(outgoing, at: hop.address, deadline: context.deadline)
+    var answer: Connection_Connection
+    do {
+      answer = try await unreachableNaming(hop) {
+        try await caller.request(outgoing, at: hop.address, deadline: context.deadline)
+      }
+    } catch {
+      // A new connection that did not come about holds no VNI here.
+      if previous == nil || previous?.hop != hop { vnis.release(connection: Self.outgoingKey(id)) }
+      throw error
+    }
+    if !hop.viaManager { vnis.release(connection: Self.outgoingKey(id)) }
+    if answer.mechanism.type == Mechanisms.vxlan,
+      let vni = answer.mechanism.parameters[Mechanisms.Key.vni].flatMap(UInt32.init),
+      !vnis.adopt(vni, connection: Self.outgoingKey(id))
+    {
+      context.logger.warning(
+        "the other node chose a VNI in use here; the vWire will fail",
+        metadata: ["connection": "\(id)", "vni": "\(vni)"]
+      )
     }
     routes.set(id, Route(hop: hop, mechanism: answer.mechanism))
     answer.mechanism = request.connection.mechanism
@@ -67,6 +92,7 @@ public struct ConnectNextElement: ConnectElement {
       try await next.close(connection, context: context)
       return
     }
+    defer { vnis.release(connection: Self.outgoingKey(connection.id)) }
     var outgoing = connection
     outgoing.mechanism = route.mechanism
     outgoing.networkServiceEndpointName = route.hop.endpointName

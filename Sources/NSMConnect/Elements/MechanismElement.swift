@@ -121,11 +121,15 @@ public struct MechanismElement: ConnectElement {
   }
 }
 
-/// VXLAN network identifiers this node handed out: unique per source address, kept across
-/// refreshes, free again after Close.
+/// The VXLAN network identifiers in use on this node, for the connections it terminates and the
+/// ones it starts: unique per node, since Linux allows one VXLAN link per VNI and UDP port in a
+/// namespace. Kept across refreshes, free again after Close.
+///
+/// A manager that starts a remote connection offers a VNI free here (``reserve(connection:)``);
+/// the other node takes it when it is free there too, so both ends can make their links.
 public final class VNIAllocator: Sendable {
   private struct State {
-    var bySource: [String: Set<UInt32>] = [:]
+    var used: Set<UInt32> = []
     var byConnection: [String: (source: String, vni: UInt32)] = [:]
     var cursor: UInt32 = 0
   }
@@ -138,34 +142,57 @@ public final class VNIAllocator: Sendable {
     state.withLock { $0.byConnection[connection]?.vni }
   }
 
+  /// The VNI of `connection` from `source`: the one it holds, else `wanted` (the other node's
+  /// offer) when free here, else a free one.
   public func allocate(source: String, connection: String, wanted: UInt32? = nil) throws(NSMError) -> UInt32 {
     let result: UInt32? = state.withLock { state in
-      if let held = state.byConnection[connection], held.source == source { return held.vni }
-      var used = state.bySource[source, default: []]
-      guard used.count < (1 << 24) - 2 else { return nil }
+      if let held = state.byConnection[connection] {
+        if held.source == source { return held.vni }
+        state.used.remove(held.vni)
+      }
+      guard state.used.count < (1 << 24) - 2 else { return nil }
       var vni: UInt32
-      if let wanted, wanted > 0, wanted < 1 << 24, !used.contains(wanted) {
+      if let wanted, wanted > 0, wanted < 1 << 24, !state.used.contains(wanted) {
         vni = wanted
       } else {
         repeat {
           state.cursor = state.cursor % ((1 << 24) - 1) + 1
           vni = state.cursor
-        } while used.contains(vni)
+        } while state.used.contains(vni)
       }
-      used.insert(vni)
-      state.bySource[source] = used
+      state.used.insert(vni)
       state.byConnection[connection] = (source, vni)
       return vni
     }
-    guard let result else { throw NSMError(.resourceExhausted, "no VXLAN network identifier is free for \(source)") }
+    guard let result else { throw NSMError(.resourceExhausted, "no VXLAN network identifier is free on this node") }
     return result
+  }
+
+  /// A VNI free on this node for a connection this node starts, to offer the other node.
+  public func reserve(connection: String) throws(NSMError) -> UInt32 {
+    try allocate(source: "", connection: connection)
+  }
+
+  /// Records the VNI the other node chose for a connection this node started: it replaces the
+  /// offer. False when it is in use here by another connection (the vWire would collide).
+  public func adopt(_ vni: UInt32, connection: String) -> Bool {
+    state.withLock { state in
+      if let held = state.byConnection[connection] {
+        if held.vni == vni { return true }
+        state.used.remove(held.vni)
+        state.byConnection[connection] = nil
+      }
+      guard !state.used.contains(vni) else { return false }
+      state.used.insert(vni)
+      state.byConnection[connection] = ("", vni)
+      return true
+    }
   }
 
   public func release(connection: String) {
     state.withLock { state in
-      guard let (source, vni) = state.byConnection.removeValue(forKey: connection) else { return }
-      state.bySource[source]?.remove(vni)
-      if state.bySource[source]?.isEmpty == true { state.bySource[source] = nil }
+      guard let (_, vni) = state.byConnection.removeValue(forKey: connection) else { return }
+      state.used.remove(vni)
     }
   }
 

@@ -52,6 +52,8 @@ public final class NetworkServiceManager: Service {
     let monitor = self.monitor
     let routing = self.routing
     let pool = self.pool
+    // One set of VNIs for both sides of this node: Linux's limit is per node.
+    let vnis = VNIAllocator()
     let caller = NextHopCaller(
       pool: pool,
       identity: configuration.identity,
@@ -66,7 +68,7 @@ public final class NetworkServiceManager: Service {
         monitor: monitor,
         time: time
       )
-      MechanismElement(role: .manager, tunnelIP: configuration.tunnelIP)
+      MechanismElement(role: .manager, tunnelIP: configuration.tunnelIP, vnis: vnis)
       if let wires {
         DataplaneElement(wires: wires, routes: routes)
       } else {
@@ -75,7 +77,7 @@ public final class NetworkServiceManager: Service {
       ClientInfoElement(labels: configuration.nodeLabels)
       DiscoverElement(directory: directory, time: time)
       SelectElement(routing: routing, directory: directory, routes: routes)
-      ConnectNextElement(caller: caller, routes: routes, tunnelIP: configuration.tunnelIP)
+      ConnectNextElement(caller: caller, routes: routes, tunnelIP: configuration.tunnelIP, vnis: vnis)
     }
     let services: [any RegistrableRPCService] = [
       NetworkServiceService(chain: chain, logger: logger, time: time),
