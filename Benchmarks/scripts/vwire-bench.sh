@@ -9,8 +9,9 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
 tag=vb$$
 node=$tag-node; client=$tag-client; endpoint=$tag-endpoint; a=$tag-a; b=$tag-b
 dir=$(mktemp -d /tmp/nsm-vb-XXXX)
+pids=()
 cleanup() {
-  pkill -f "$dir" 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for ns in $node $client $endpoint $a $b; do ip netns delete "$ns" 2>/dev/null || true; done
   rm -rf "$dir"
 }
@@ -33,19 +34,23 @@ bare=$(iperf "$a" "$b" 10.200.0.1)
 # The vWire: a registry and a manager in the node namespace, an endpoint and a client in theirs.
 export NSM_INSECURE=true
 ip netns exec "$node" "$NSM" registry --listen tcp://127.0.0.1:5002 >"$dir/registry.log" 2>&1 &
+pids+=($!)
 sleep 0.5
 printf 'apiVersion: networkservicemesh.io/v1\nkind: NetworkService\nmetadata: {name: bench}\nspec: {payload: IP}\n' |
   ip netns exec "$node" "$NSM" apply -f - >/dev/null
 ip netns exec "$node" "$NSM" manager --name mgr-vb --dataplane kernel --listen "unix://$dir/mgr.sock" \
   --listen tcp://127.0.0.1:5001 >"$dir/manager.log" 2>&1 &
+pids+=($!)
 sleep 0.5
 ip netns exec "$endpoint" "$NSM" endpoint --name nse-vb --service bench --cidr 10.201.0.0/24 \
   --connect-to "unix://$dir/mgr.sock" --listen "unix://$dir/nse.sock" >"$dir/endpoint.log" 2>&1 &
+pids+=($!)
 until grep -q "] registered" "$dir/endpoint.log"; do sleep 0.05; done
 
 start=$(date +%s%N)
 ip netns exec "$client" "$NSM" client --connect-to "unix://$dir/mgr.sock" --network-service kernel://bench/nsm-1 \
   -o json >"$dir/client.out" 2>"$dir/client.log" &
+pids+=($!)
 until [[ -s "$dir/client.out" ]]; do sleep 0.001; done
 established_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 until ip netns exec "$client" ping -c 1 -W 0.05 10.201.0.1 >/dev/null 2>&1; do :; done

@@ -8,8 +8,9 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
 tag=xb$$
 n1=$tag-n1; n2=$tag-n2; client=$tag-c; endpoint=$tag-e; a=$tag-a; b=$tag-b
 dir=$(mktemp -d /tmp/nsm-xb-XXXX)
+pids=()
 cleanup() {
-  pkill -f "$dir" 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for ns in $n1 $n2 $client $endpoint $a $b; do ip netns delete "$ns" 2>/dev/null || true; done
   rm -rf "$dir"
 }
@@ -42,6 +43,7 @@ ip -n "$n1" address add 172.30.254.1/24 dev under; ip -n "$n1" link set under up
 ip -n "$n2" address add 172.30.254.2/24 dev under; ip -n "$n2" link set under up
 export NSM_INSECURE=true
 ip netns exec "$n1" "$NSM" registry --listen tcp://172.30.254.1:5002 >"$dir/registry.log" 2>&1 &
+pids+=($!)
 sleep 0.5
 printf 'apiVersion: networkservicemesh.io/v1\nkind: NetworkService\nmetadata: {name: bench}\nspec: {payload: IP}\n' |
   ip netns exec "$n1" "$NSM" apply -f - --registry tcp://172.30.254.1:5002 >/dev/null
@@ -49,13 +51,16 @@ for n in 1 2; do
   ns=$n1; [[ $n == 2 ]] && ns=$n2
   ip netns exec "$ns" "$NSM" manager --name "mgr-xb$n" --dataplane kernel --listen "unix://$dir/mgr$n.sock" \
     --listen "tcp://172.30.254.$n:5001" --registry tcp://172.30.254.1:5002 >"$dir/manager$n.log" 2>&1 &
+  pids+=($!)
 done
 sleep 0.5
 ip netns exec "$endpoint" "$NSM" endpoint --name nse-xb --service bench --cidr 10.211.0.0/24 \
   --connect-to "unix://$dir/mgr2.sock" --listen "unix://$dir/nse.sock" >"$dir/endpoint.log" 2>&1 &
+pids+=($!)
 until grep -q "] registered" "$dir/endpoint.log"; do sleep 0.05; done
 ip netns exec "$client" "$NSM" client --connect-to "unix://$dir/mgr1.sock" --network-service kernel://bench/nsm-1 \
   -o json >"$dir/client.out" 2>"$dir/client.log" &
+pids+=($!)
 until [[ -s "$dir/client.out" ]]; do sleep 0.01; done
 until ip netns exec "$client" ping -c 1 -W 1 10.211.0.1 >/dev/null 2>&1; do sleep 0.05; done
 vwire=$(iperf "$endpoint" "$client" 10.211.0.1)
