@@ -40,7 +40,7 @@ struct ClientCommand: AsyncParsableCommand {
   @Option(help: "trace, debug, info, warn, error (env NSM_LOG_LEVEL; default warn).") var logLevel: String?
 
   func makeConfiguration() throws -> ClientConfiguration {
-    let texts = ConnectSettings.list(networkService, env: "NSM_NETWORK_SERVICES")
+    let texts = settingList(networkService, env: "NSM_NETWORK_SERVICES")
     guard !texts.isEmpty else {
       throw ValidationError("--network-service / NSM_NETWORK_SERVICES: name at least one network service")
     }

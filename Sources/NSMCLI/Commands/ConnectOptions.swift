@@ -35,13 +35,6 @@ enum ConnectSettings {
     }
   }
 
-  /// A repeatable flag, else its environment variable split at commas.
-  static func list(_ values: [String], env: String) -> [String] {
-    if !values.isEmpty { return values }
-    return (setting(nil, env: env) ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-      .filter { !$0.isEmpty }
-  }
-
   /// A unix socket's folder must exist before the server binds it.
   static func prepare(_ address: ServiceAddress) throws {
     guard case .unix(let path) = address else { return }

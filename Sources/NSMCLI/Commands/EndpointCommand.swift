@@ -53,7 +53,7 @@ struct EndpointCommand: AsyncParsableCommand {
     let pid = ProcessInfo.processInfo.processIdentifier
     let name = setting(name, env: "NSM_NAME") ?? "nse-\(pid)"
     try parseSetting(name, flag: "name", env: "NSM_NAME") { try NameRules.validate($0, field: "name") }
-    let services = ConnectSettings.list(service, env: "NSM_SERVICE_NAMES")
+    let services = settingList(service, env: "NSM_SERVICE_NAMES")
     guard !services.isEmpty else {
       throw ValidationError("--service / NSM_SERVICE_NAMES: name at least one network service")
     }

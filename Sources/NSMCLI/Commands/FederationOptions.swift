@@ -34,7 +34,7 @@ struct FederationOptions: ParsableArguments {
 
   func apply(to configuration: inout RegistryConfiguration) throws {
     var federation = FederationConfiguration()
-    federation.floatingDomains = try list(floatingDomains, env: "NSM_FLOATING_DOMAINS").map { text in
+    federation.floatingDomains = try settingList(floatingDomains, env: "NSM_FLOATING_DOMAINS").map { text in
       try parseSetting(text, flag: "floating-domain", env: "NSM_FLOATING_DOMAINS") {
         try DomainName.validate($0)
         guard DomainName.splitHostPort($0) == nil else {
@@ -53,7 +53,7 @@ struct FederationOptions: ParsableArguments {
       }
     }
     var labels: [String: String] = [:]
-    for text in list(clusterLabels, env: "NSM_CLUSTER_LABELS") {
+    for text in settingList(clusterLabels, env: "NSM_CLUSTER_LABELS") {
       let pair = try parseSetting(text, flag: "cluster-label", env: "NSM_CLUSTER_LABELS") {
         guard let equals = $0.firstIndex(of: "="), equals != $0.startIndex else {
           throw NSMError.invalidArgument("'\($0)' is not NAME=VALUE")
@@ -78,10 +78,4 @@ struct FederationOptions: ParsableArguments {
     configuration.federation = federation
   }
 
-  /// The flag's values, else the comma-separated environment variable's.
-  private func list(_ values: [String], env: String) -> [String] {
-    if !values.isEmpty { return values }
-    guard let text = setting(nil, env: env) else { return [] }
-    return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-  }
 }

@@ -51,7 +51,7 @@ struct ManagerCommand: AsyncParsableCommand {
     var configuration = ManagerConfiguration()
     configuration.name = setting(name, env: "NSM_NAME") ?? "nsmgr"
     try parseSetting(configuration.name, flag: "name", env: "NSM_NAME") { try NameRules.validate($0, field: "name") }
-    var listenTexts = ConnectSettings.list(listen, env: "NSM_LISTEN_ON")
+    var listenTexts = settingList(listen, env: "NSM_LISTEN_ON")
     if listenTexts.isEmpty { listenTexts = [ConnectSettings.defaultManagerSocket, "tcp://127.0.0.1:5001"] }
     configuration.listen = try listenTexts.map { text in
       let address = try ConnectSettings.address(text, flag: "listen", env: "NSM_LISTEN_ON")

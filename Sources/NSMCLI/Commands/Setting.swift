@@ -11,6 +11,13 @@ func setting(_ flag: String?, env name: String) -> String? {
   return value
 }
 
+/// A repeatable flag's values, else its environment variable split at commas.
+func settingList(_ values: [String], env name: String) -> [String] {
+  if !values.isEmpty { return values }
+  guard let text = setting(nil, env: name) else { return [] }
+  return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+}
+
 /// Turns a configuration problem into ArgumentParser's usage error, naming the flag and variable.
 func parseSetting<T>(_ text: String, flag: String, env: String, _ parse: (String) throws -> T) throws -> T {
   do {

@@ -78,7 +78,7 @@ struct RegistryPassage<Record: FederatedRecord>: RegistrableRPCService {
   private func options(_ metadata: Metadata) -> CallOptions {
     var options = CallOptions.defaults
     options.timeout =
-      metadata[stringValues: GRPCTimeout.key].first(where: { _ in true }).flatMap(GRPCTimeout.parse) ?? defaultTimeout
+      GRPCTimeout.timeout(in: metadata) ?? defaultTimeout
     return options
   }
 }

@@ -44,7 +44,7 @@ public struct NetworkServiceService<Chain: ConnectHandler>: Networkservice_Netwo
 
   func makeContext(_ metadata: Metadata, _ server: ServerContext) throws(NSMError) -> ConnectContext {
     var context = ConnectContext(logger: logger)
-    if let timeout = metadata[stringValues: GRPCTimeout.key].first(where: { _ in true }).flatMap(GRPCTimeout.parse) {
+    if let timeout = GRPCTimeout.timeout(in: metadata) {
       context.deadline = .now + timeout
     }
     context.peer = (server.transportSpecific as? HTTP2ServerTransport.Posix.Context)?.peerCertificate

@@ -73,7 +73,7 @@ struct RegistryService<Record: FederatedRecord>: RegistrableRPCService {
         logger: logger,
         now: time.date,
         forwarding: try ForwardingInfo(metadata: metadata),
-        deadline: metadata[stringValues: GRPCTimeout.key].first(where: { _ in true }).flatMap(GRPCTimeout.parse)
+        deadline: GRPCTimeout.timeout(in: metadata)
           .map { now + $0 },
         caller: Self.host(of: server.remotePeer)
       )
