@@ -188,3 +188,37 @@ struct VNIAllocationTests {
     #expect(vnis.adopt(4242, connection: "out:f"))
   }
 }
+
+/// A supplier starts nothing for a request that lacks what its command needs, or carries a
+/// value a command line cannot take.
+@Suite("Supplier")
+struct SupplierTests {
+  static func request(_ labels: [String: String]) -> Networkservice_NetworkServiceRequest {
+    .with {
+      $0.connection.id = "s-1"
+      $0.connection.labels = labels
+    }
+  }
+
+  @Test func aMissingOrUnsafeLabelIsInvalidArgumentAndStartsNothing() async throws {
+    let supplier = SupplierElement(template: "/bin/true --node {{ .nodeName }}")
+    let chain = ConnectChain { supplier }
+    let context = ConnectContext(logger: Logger(label: "test"))
+    let missing = try await #require(throws: NSMError.self) {
+      _ = try await chain.request(Self.request([:]), context: context)
+    }
+    #expect(missing.code == .invalidArgument)
+    #expect(missing.message.contains("nodeName"))
+    let unsafe = try await #require(throws: NSMError.self) {
+      _ = try await chain.request(Self.request(["nodeName": "n; rm -rf /"]), context: context)
+    }
+    #expect(unsafe.code == .invalidArgument)
+    #expect(supplier.runningCount == 0)
+    // A label the command does not use may hold anything.
+    let started = try await #require(throws: NSMError.self) {
+      _ = try await chain.request(Self.request(["nodeName": "node-1", "other": "a b;c"]), context: context)
+    }
+    #expect(started.code == .unavailable)
+    #expect(started.message.contains("endpoint created as '/bin/true --node node-1'"))
+  }
+}

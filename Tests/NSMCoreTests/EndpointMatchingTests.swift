@@ -122,6 +122,8 @@ struct EndpointMatchingTests {
     // Not a template we evaluate: compared as written, as Go falls back on a parse error.
     #expect(LabelTemplate.render("{{ index .Labels \"x\" }}", labels: [:]) == nil)
     #expect(LabelTemplate.render("{{ .unclosed", labels: [:]) == nil)
+    #expect(LabelTemplate.keys(in: "vl3-{{ .nodeName }}-{{.zone}}") == ["nodeName", "zone"])
+    #expect(LabelTemplate.keys(in: "plain") == nil)
   }
 
   @Test func topologyAwareSelectionPicksTheClientsNode() {

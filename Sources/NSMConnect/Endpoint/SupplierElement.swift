@@ -35,21 +35,16 @@ public struct SupplierElement: ConnectElement {
   /// The template with each `{{ .label }}` replaced; a label the request lacks is an error
   /// here, not Go's `<no value>`, since the result is a command line.
   static func render(_ template: String, labels: [String: String]) throws(NSMError) -> String {
-    var missing: [String] = []
-    var rest = Substring(template)
-    while let open = rest.range(of: "{{") {
-      guard let close = rest[open.upperBound...].range(of: "}}") else { break }
-      let key = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces).dropFirst()
-      if labels[String(key)] == nil { missing.append(String(key)) }
-      rest = rest[close.upperBound...]
-    }
+    guard let keys = LabelTemplate.keys(in: template) else { return template }
+    let missing = keys.filter { labels[$0] == nil }
     if !missing.isEmpty {
       throw .invalidArgument(
         "the supplier's command needs the request labels \(missing.joined(separator: ", ")), which the request lacks"
       )
     }
-    for (key, value) in labels where !value.allSatisfy({ $0.isLetter || $0.isNumber || "-_.:@/".contains($0) }) {
-      if template.contains(key) {
+    for key in keys {
+      let value = labels[key] ?? ""
+      if !value.allSatisfy({ $0.isLetter || $0.isNumber || "-_.:@/".contains($0) }) {
         throw .invalidArgument("label \(key)='\(value)' holds characters a command line cannot take safely")
       }
     }

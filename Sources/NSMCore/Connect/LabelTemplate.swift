@@ -10,11 +10,31 @@ public enum LabelTemplate {
   /// `text` with every `{{ .key }}` replaced from `labels`; nil when `text` holds no action or
   /// an action we cannot evaluate (the caller then compares the raw text).
   public static func render(_ text: String, labels: [String: String]) -> String? {
+    guard let parts = parts(of: text) else { return nil }
+    return parts.map { part in
+      switch part {
+      case .literal(let literal): String(literal)
+      case .label(let key): labels[key] ?? missingValue
+      }
+    }.joined()
+  }
+
+  /// The labels `text` refers to, in order; nil when it is not a template we evaluate.
+  public static func keys(in text: String) -> [String]? {
+    parts(of: text)?.compactMap { if case .label(let key) = $0 { key } else { nil } }
+  }
+
+  private enum Part {
+    case literal(Substring)
+    case label(String)
+  }
+
+  private static func parts(of text: String) -> [Part]? {
     guard text.contains("{{") else { return nil }
-    var output = ""
+    var parts: [Part] = []
     var rest = Substring(text)
     while let open = rest.range(of: "{{") {
-      output += rest[..<open.lowerBound]
+      parts.append(.literal(rest[..<open.lowerBound]))
       guard let close = rest[open.upperBound...].range(of: "}}") else { return nil }
       var action = rest[open.upperBound..<close.lowerBound]
       // Go's trim markers `{{- ` and ` -}}` trim the surrounding spaces; inside selectors they
@@ -25,11 +45,11 @@ public enum LabelTemplate {
       guard field.hasPrefix("."), field.count > 1 else { return nil }
       let key = field.dropFirst()
       guard key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else { return nil }
-      output += labels[String(key)] ?? missingValue
+      parts.append(.label(String(key)))
       rest = rest[close.upperBound...]
     }
-    output += rest
-    return output
+    parts.append(.literal(rest))
+    return parts
   }
 }
 
