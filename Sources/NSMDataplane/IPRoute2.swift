@@ -140,17 +140,29 @@ enum ChildProcess {
     process.standardOutput = out
     process.standardError = err
     process.standardInput = FileHandle.nullDevice
-    let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-      process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-      do {
-        try process.run()
-      } catch {
-        process.terminationHandler = nil
-        continuation.resume(throwing: NSMError(.internal, "cannot run \(command[0]): \(error)"))
-      }
+    let (exited, exit) = AsyncStream<Int32>.makeStream()
+    process.terminationHandler = {
+      exit.yield($0.terminationStatus)
+      exit.finish()
     }
-    let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    return Result(status: status, stdout: stdout, stderr: stderr)
+    do {
+      try process.run()
+    } catch {
+      throw NSMError(.internal, "cannot run \(command[0]): \(error)")
+    }
+    // Both pipes drained while the child runs, each on a thread of its own: a child whose
+    // output outgrows a pipe's buffer (`ip link show` on a busy host) would otherwise never exit.
+    let outHandle = out.fileHandleForReading
+    let errHandle = err.fileHandleForReading
+    async let stdout = runBlocking("nsm.dataplane.stdout") { outHandle.readDataToEndOfFile() }
+    async let stderr = runBlocking("nsm.dataplane.stderr") { errHandle.readDataToEndOfFile() }
+    let (output, errors) = await (stdout, stderr)
+    var status: Int32 = -1
+    for await code in exited { status = code }
+    return Result(
+      status: status,
+      stdout: String(decoding: output, as: UTF8.self),
+      stderr: String(decoding: errors, as: UTF8.self)
+    )
   }
 }
