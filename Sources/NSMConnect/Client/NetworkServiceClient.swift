@@ -78,8 +78,8 @@ public final class NetworkServiceClient: Sendable {
   // MARK: Requests
 
   struct Caller: Sendable {
-    let grpcClient: GRPCClient<HTTP2Transport>
-    let client: Networkservice_NetworkService.Client<HTTP2Transport>
+    let grpcClient: GRPCClient<PeerTransport>
+    let client: Networkservice_NetworkService.Client<PeerTransport>
     let box: PeerIdentityBox
     let configuration: ClientConfiguration
 
@@ -94,19 +94,15 @@ public final class NetworkServiceClient: Sendable {
       if configuration.identity != nil, peer == nil {
         peer = try await ConnectionProbe.connect(grpcClient, identity: box, timeout: timeout)
       }
-      let metadata = try await ClientToken.metadata(
+      let issued = try await ClientToken.issue(
         identity: configuration.identity,
         peer: peer,
         maxTokenLifetime: configuration.maxTokenLifetime,
         now: configuration.time.date
       )
-      var own = connection.path.pathSegments[0]
-      own.token = metadata[stringValues: ClientToken.tokenKey].first(where: { _ in true }) ?? ""
-      if let expires = metadata[stringValues: ClientToken.expiresKey].first(where: { _ in true }).flatMap(RFC3339.parse)
-      {
-        own.expires = .init(date: expires)
-      }
-      connection.path.pathSegments[0] = own
+      let metadata = issued.metadata
+      connection.path.pathSegments[0].token = issued.token ?? ""
+      connection.path.pathSegments[0].expires = .init(date: issued.expires)
       var request = Networkservice_NetworkServiceRequest()
       request.connection = connection
       request.mechanismPreferences = [
@@ -304,7 +300,7 @@ public final class NetworkServiceClient: Sendable {
 
   /// One MonitorConnections stream to the manager for all of this client's connections; its
   /// events and its loss go to the connection they concern.
-  private func watchMonitor(_ grpc: GRPCClient<HTTP2Transport>) async {
+  private func watchMonitor(_ grpc: GRPCClient<PeerTransport>) async {
     let client = Connection_MonitorConnection.Client(wrapping: grpc)
     var selector = Connection_MonitorScopeSelector()
     var segment = Connection_PathSegment()
@@ -369,8 +365,6 @@ public final class NetworkServiceClient: Sendable {
     ].joined(separator: "|")
   }
 }
-
-public typealias HTTP2Transport = PeerTransport
 
 /// A first Request that did not succeed within the request timeout.
 public struct ClientFailure: Error, Sendable, CustomStringConvertible {

@@ -152,26 +152,45 @@ public enum ClientToken {
   public static let tokenKey = "nsm-client-token"
   public static let expiresKey = "nsm-client-token-expires"
 
+  /// A hop's token for `peer` (none on plaintext) and its expiry.
+  public struct Issued: Sendable {
+    public var token: String?
+    public var expires: Date
+
+    /// The call metadata that presents it.
+    public var metadata: Metadata {
+      var metadata: Metadata = [:]
+      if let token { metadata.addString(token, forKey: ClientToken.tokenKey) }
+      metadata.addString(RFC3339.format(expires), forKey: ClientToken.expiresKey)
+      return metadata
+    }
+  }
+
+  public static func issue(
+    identity: WorkloadIdentity?,
+    peer: WorkloadIdentity.Peer?,
+    maxTokenLifetime: Duration,
+    now: Date
+  ) async throws -> Issued {
+    guard let identity else {
+      return Issued(token: nil, expires: now.addingTimeInterval(maxTokenLifetime.timeInterval))
+    }
+    let token = try await identity.token(
+      for: peer?.id,
+      peerNotAfter: peer?.notAfter,
+      maxLifetime: maxTokenLifetime,
+      now: now
+    )
+    return Issued(token: token.text, expires: token.claims.expires)
+  }
+
   public static func metadata(
     identity: WorkloadIdentity?,
     peer: WorkloadIdentity.Peer?,
     maxTokenLifetime: Duration,
     now: Date
   ) async throws -> Metadata {
-    var metadata: Metadata = [:]
-    var expires = now.addingTimeInterval(maxTokenLifetime.timeInterval)
-    if let identity {
-      let token = try await identity.token(
-        for: peer?.id,
-        peerNotAfter: peer?.notAfter,
-        maxLifetime: maxTokenLifetime,
-        now: now
-      )
-      metadata.addString(token.text, forKey: tokenKey)
-      expires = token.claims.expires
-    }
-    metadata.addString(RFC3339.format(expires), forKey: expiresKey)
-    return metadata
+    try await issue(identity: identity, peer: peer, maxTokenLifetime: maxTokenLifetime, now: now).metadata
   }
 
   /// What a server reads from a call's metadata; nil when the caller sent neither.
