@@ -17,6 +17,7 @@ packages=(
   util-linux          # nsenter: the data plane enters workloads' namespaces
   iputils-ping        # ping through vWires in the data-plane tests
   iperf3              # throughput through vWires in the data-plane benchmarks
+  nftables            # nft: keeps foreign packets out of VXLAN vWires
 )
 
 missing=()

@@ -80,6 +80,17 @@ public struct IPRoute2: LinkControl {
     }
   }
 
+  public func addBridge(_ name: String, in namespace: NetworkNamespace) async throws {
+    do {
+      try await run(in: namespace, ["link", "add", "name", name, "type", "bridge"])
+    } catch let error as NSMError where error.message.contains("File exists") {}
+    try await run(in: namespace, ["link", "set", "dev", name, "up"])
+  }
+
+  public func attach(_ link: String, to bridge: String, in namespace: NetworkNamespace) async throws {
+    try await run(in: namespace, ["link", "set", "dev", link, "master", bridge, "up"])
+  }
+
   public func delete(_ link: String, in namespace: NetworkNamespace) async throws {
     guard namespace.exists else { return }
     do {
@@ -131,7 +142,8 @@ enum ChildProcess {
     var stderr: String
   }
 
-  static func run(_ command: [String]) async throws -> Result {
+  /// `input`: written to the child's standard input, which is then closed.
+  static func run(_ command: [String], input: String? = nil) async throws -> Result {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: command[0])
     process.arguments = Array(command.dropFirst())
@@ -139,7 +151,8 @@ enum ChildProcess {
     let err = Pipe()
     process.standardOutput = out
     process.standardError = err
-    process.standardInput = FileHandle.nullDevice
+    let inputPipe = input.map { _ in Pipe() }
+    process.standardInput = inputPipe ?? FileHandle.nullDevice
     let (exited, exit) = AsyncStream<Int32>.makeStream()
     process.terminationHandler = {
       exit.yield($0.terminationStatus)
@@ -149,6 +162,12 @@ enum ChildProcess {
       try process.run()
     } catch {
       throw NSMError(.internal, "cannot run \(command[0]): \(error)")
+    }
+    if let inputPipe, let input {
+      // Small scripts (a few hundred bytes) fit a pipe's buffer: this write does not block.
+      let handle = inputPipe.fileHandleForWriting
+      try? handle.write(contentsOf: Data(input.utf8))
+      try? handle.close()
     }
     // Both pipes drained while the child runs, each on a thread of its own: a child whose
     // output outgrows a pipe's buffer (`ip link show` on a busy host) would otherwise never exit.

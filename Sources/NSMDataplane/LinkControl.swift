@@ -22,6 +22,10 @@ public protocol LinkControl: Sendable {
   func configure(_ link: String, in namespace: NetworkNamespace, _ settings: LinkSettings) async throws
   /// Deletes the link; succeeds when it does not exist (any more).
   func delete(_ link: String, in namespace: NetworkNamespace) async throws
+  /// A bridge in `namespace`, up; succeeds when it exists already.
+  func addBridge(_ name: String, in namespace: NetworkNamespace) async throws
+  /// Makes `link` a port of `bridge` and brings it up.
+  func attach(_ link: String, to bridge: String, in namespace: NetworkNamespace) async throws
   /// The links of `namespace` whose alias starts with `prefix`: name and alias.
   func links(in namespace: NetworkNamespace, aliasPrefix prefix: String) async throws -> [(name: String, alias: String)]
 }

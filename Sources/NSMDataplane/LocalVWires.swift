@@ -26,21 +26,27 @@ public struct VWireEnd: Sendable, Equatable {
 public final class LocalVWires: Sendable {
   public let links: any LinkControl
   public let owner: String
+  /// Admits each tunnel's packets from its peer only; nil: unguarded (tests of the control plane).
+  public let tunnelGuard: (any TunnelGuard)?
   private struct Wire {
-    /// The end in the workload's namespace that this manager removes on Close.
+    /// The end in the workload's namespace that this manager removes on Close; its namespace
+    /// as the mechanism named it (whether the workload is gone is judged by that path).
     var end: VWireEnd
-    /// The other end of a veth pair, which removes the pair just as well when the first end's
-    /// namespace can no longer be entered by its path (its process is gone, the namespace lives on).
-    var peer: VWireEnd?
+    /// That namespace held open: entered to delete the end even when no process is left in
+    /// it (a pod's namespace outlives a killed container; a test's outlives its process).
+    var held: HeldNamespace
+    /// A remote vWire's tunnel, admitted by the guard.
+    var tunnel: Tunnel?
     /// What to do when that namespace disappears (its workload is gone): close the connection.
     var onGone: (@Sendable () async -> Void)?
   }
 
   private let wires = Mutex<[String: Wire]>([:])
 
-  public init(links: any LinkControl, owner: String) {
+  public init(links: any LinkControl, owner: String, tunnelGuard: (any TunnelGuard)? = nil) {
     self.links = links
     self.owner = owner
+    self.tunnelGuard = tunnelGuard
   }
 
   public var aliasPrefix: String { "nsm/\(owner)/" }
@@ -62,29 +68,33 @@ public final class LocalVWires: Sendable {
     let clientTemp = "nsm\(suffix)c"
     let endpointTemp = "nsm\(suffix)e"
     let alias = aliasPrefix + id
+    // Entered through descriptors of ours from here on: the same namespaces as checked, even
+    // if a PID is reused meanwhile.
+    let clientHeld = try HeldNamespace(client.namespace)
+    let endpointHeld = try HeldNamespace(endpoint.namespace)
     try await links.addVethPair(clientTemp, peer: endpointTemp, in: .current)
     do {
-      try await links.move(clientTemp, from: .current, to: client.namespace, as: client.interface)
-      try await links.move(endpointTemp, from: .current, to: endpoint.namespace, as: endpoint.interface)
+      try await links.move(clientTemp, from: .current, to: clientHeld.namespace, as: client.interface)
+      try await links.move(endpointTemp, from: .current, to: endpointHeld.namespace, as: endpoint.interface)
       try await links.configure(
         client.interface,
-        in: client.namespace,
+        in: clientHeld.namespace,
         LinkSettings(alias: alias, addresses: client.addresses, routes: client.routes, mtu: mtu)
       )
       try await links.configure(
         endpoint.interface,
-        in: endpoint.namespace,
+        in: endpointHeld.namespace,
         LinkSettings(alias: alias, addresses: endpoint.addresses, routes: endpoint.routes, mtu: mtu)
       )
     } catch {
       // Deleting either end of a veth pair deletes both, wherever the other end is.
       try? await links.delete(clientTemp, in: .current)
-      try? await links.delete(client.interface, in: client.namespace)
+      try? await links.delete(client.interface, in: clientHeld.namespace)
       try? await links.delete(endpointTemp, in: .current)
-      try? await links.delete(endpoint.interface, in: endpoint.namespace)
+      try? await links.delete(endpoint.interface, in: endpointHeld.namespace)
       throw error
     }
-    wires.withLock { $0[id] = Wire(end: client, peer: endpoint, onGone: onGone) }
+    wires.withLock { $0[id] = Wire(end: client, held: clientHeld, onGone: onGone) }
   }
 
   /// This node's end of a vWire to another node: a VXLAN link made here (so its UDP socket
@@ -97,6 +107,7 @@ public final class LocalVWires: Sendable {
     onGone: (@Sendable () async -> Void)? = nil
   ) async throws {
     let temporary = "nsm\(String(id.filter(\.isHexDigit).prefix(10)))v"
+    let held = try HeldNamespace(end.namespace)
     var tunnel = tunnel
     if tunnel.mtu == nil {
       // Room for the encapsulation, as upstream counts it: IP, UDP, VXLAN, Ethernet and a VLAN
@@ -104,37 +115,43 @@ public final class LocalVWires: Sendable {
       let overhead = tunnel.remote.contains(":") ? 74 : 54
       tunnel.mtu = try await links.pathMTU(toward: tunnel.remote, in: .current) - overhead
     }
-    try await links.addVXLAN(
-      temporary,
-      vni: tunnel.vni,
-      local: tunnel.local,
-      remote: tunnel.remote,
-      port: tunnel.port,
-      in: .current
-    )
+    // Admitted before the link exists: from its first moment it takes packets from its peer only.
+    try await tunnelGuard?.admit(tunnel)
     do {
-      try await links.move(temporary, from: .current, to: end.namespace, as: end.interface)
+      try await links.addVXLAN(
+        temporary,
+        vni: tunnel.vni,
+        local: tunnel.local,
+        remote: tunnel.remote,
+        port: tunnel.port,
+        in: .current
+      )
+    } catch {
+      try? await tunnelGuard?.revoke(tunnel)
+      throw error
+    }
+    do {
+      try await links.move(temporary, from: .current, to: held.namespace, as: end.interface)
       try await links.configure(
         end.interface,
-        in: end.namespace,
+        in: held.namespace,
         LinkSettings(alias: aliasPrefix + id, addresses: end.addresses, routes: end.routes, mtu: tunnel.mtu)
       )
     } catch {
       try? await links.delete(temporary, in: .current)
-      try? await links.delete(end.interface, in: end.namespace)
+      try? await links.delete(end.interface, in: held.namespace)
+      try? await tunnelGuard?.revoke(tunnel)
       throw error
     }
-    wires.withLock { $0[id] = Wire(end: end, onGone: onGone) }
+    wires.withLock { $0[id] = Wire(end: end, held: held, tunnel: tunnel, onGone: onGone) }
   }
 
   /// Removes the vWire of connection `id`; nothing when it has none.
   public func remove(_ id: String) async throws {
     guard let wire = wires.withLock({ $0.removeValue(forKey: id) }) else { return }
-    if !wire.end.namespace.exists, let peer = wire.peer {
-      try await links.delete(peer.interface, in: peer.namespace)
-      return
-    }
-    try await links.delete(wire.end.interface, in: wire.end.namespace)
+    // The descriptors close when `wire` goes: a namespace only we still held goes with them.
+    try await links.delete(wire.end.interface, in: wire.held.namespace)
+    if let tunnel = wire.tunnel { try await tunnelGuard?.revoke(tunnel) }
   }
 
   /// Checks every `interval` whether the workloads' namespaces still exist, and closes the

@@ -57,3 +57,44 @@ public struct NetworkNamespace: Hashable, Sendable, CustomStringConvertible {
     return namespaces
   }
 }
+
+/// A namespace held open by a descriptor of this process: entered through
+/// `/proc/<our pid>/fd/<descriptor>`, it stays the namespace that was opened, and can be entered
+/// after every process in it has gone, until this is released.
+public final class HeldNamespace: Sendable {
+  public let original: NetworkNamespace
+  private let descriptor: Int32
+
+  public init(_ namespace: NetworkNamespace) throws(NSMError) {
+    original = namespace
+    descriptor = open(namespace.path, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else {
+      throw .invalidArgument("the namespace \(namespace) cannot be opened (errno \(errno))")
+    }
+  }
+
+  deinit { close(descriptor) }
+
+  /// The held namespace, by a path any child process of ours can enter too.
+  public var namespace: NetworkNamespace {
+    NetworkNamespace(path: "/proc/\(getpid())/fd/\(descriptor)")
+  }
+}
+
+/// The process's limits a data plane outgrows.
+public enum ProcessLimits {
+  /// Raises the soft limit of open descriptors to the hard one: each vWire end holds its
+  /// namespace open, and 1,024 (a common soft default) is a few hundred connections. Returns
+  /// the limit now in force.
+  @discardableResult
+  public static func raiseOpenFiles() -> UInt64 {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+    if limit.rlim_cur < limit.rlim_max {
+      limit.rlim_cur = limit.rlim_max
+      _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+      _ = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+    return UInt64(limit.rlim_cur)
+  }
+}

@@ -43,6 +43,26 @@ public struct TestNamespaces: Sendable {
     try await runProgram(Self.ip, ["netns", "exec", name(role)] + command)
   }
 
+  /// A veth pair named `name` between the namespaces of two roles, each end with its address
+  /// (`172.31.254.1/24`) and up: an underlay link that exists only inside them.
+  public func connect(
+    _ first: String,
+    _ firstAddress: String,
+    _ second: String,
+    _ secondAddress: String,
+    name: String = "under"
+  ) async throws {
+    let (a, b) = (self.name(first), self.name(second))
+    try await mustRun([Self.ip, "-n", a, "link", "add", name, "type", "veth", "peer", "name", name, "netns", b])
+    try await mustRun([Self.ip, "-n", a, "address", "add", firstAddress, "dev", name])
+    try await mustRun([Self.ip, "-n", b, "address", "add", secondAddress, "dev", name])
+    try await mustRun([Self.ip, "-n", a, "link", "set", name, "up"])
+    try await mustRun([Self.ip, "-n", b, "link", "set", name, "up"])
+  }
+
+  /// The file that names the namespace of `role`.
+  public func path(_ role: String) -> String { "/run/netns/\(name(role))" }
+
   func mustRun(_ command: [String]) async throws {
     let result = try await runProgram(command[0], Array(command.dropFirst()))
     guard result.status == 0 else {

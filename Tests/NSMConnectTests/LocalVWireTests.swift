@@ -61,19 +61,7 @@ struct RemoteVWireTests {
   @Test func aClientPingsAnEndpointOnAnotherNodeOverVXLAN() async throws {
     try await TestNamespaces.run(["node1", "node2", "client", "endpoint"]) { namespaces in
       // The underlay: node1 172.31.254.1, node2 172.31.254.2.
-      let node1 = namespaces.name("node1")
-      let node2 = namespaces.name("node2")
-      let ip = TestNamespaces.ip
-      for command in [
-        [ip, "-n", node1, "link", "add", "under", "type", "veth", "peer", "name", "under", "netns", node2],
-        [ip, "-n", node1, "address", "add", "172.31.254.1/24", "dev", "under"],
-        [ip, "-n", node2, "address", "add", "172.31.254.2/24", "dev", "under"],
-        [ip, "-n", node1, "link", "set", "under", "up"],
-        [ip, "-n", node2, "link", "set", "under", "up"],
-      ] {
-        let result = try await runProgram(command[0], Array(command.dropFirst()))
-        #expect(result.status == 0, "\(command): \(result.output)")
-      }
+      try await namespaces.connect("node1", "172.31.254.1/24", "node2", "172.31.254.2/24")
       let roles = [
         "registry": "node1", "apply": "node1", "mgr-r1": "node1", "mgr-r2": "node2", "nse-2": "endpoint",
         "nsc-1": "client",
@@ -237,6 +225,58 @@ struct VWireLifeCycleTests {
         )
         let endpointLinks = try await namespaces.exec("endpoint", ["ip", "-o", "link", "show"]).output
         #expect(endpointLinks.split(separator: "\n").filter { $0.contains("nsm-") }.count == 1, "\(endpointLinks)")
+      }
+    }
+  }
+}
+
+/// A remote vWire's end in a namespace that outlives its workload (a pod's does; here an
+/// `ip netns` one): the manager holds the namespace open, so it can still delete the end.
+@Suite("A remote end outlives its workload", .serialized, .enabled(if: TestNamespaces.available))
+struct HeldNamespaceTests {
+  @Test func aKilledEndpointsTunnelEndIsRemovedFromItsSurvivingNamespace() async throws {
+    try await TestNamespaces.run(["node1", "node2", "client", "endpoint"]) { namespaces in
+      try await namespaces.connect("node1", "172.31.254.1/24", "node2", "172.31.254.2/24")
+      let roles = [
+        "registry": "node1", "apply": "node1", "mgr-held1": "node1", "mgr-held2": "node2", "nse-2": "endpoint",
+        "nsc-1": "client",
+      ]
+      try await ConnectSandbox.run(
+        launcher: { roles[$0].map(namespaces.launcher) ?? [] },
+        registryHost: "172.31.254.1"
+      ) { sandbox in
+        try await sandbox.apply(MonitorAndErrorTests.services)
+        let manager1 = try await sandbox.manager(
+          "mgr-held1",
+          node: "node-1",
+          host: "172.31.254.1",
+          arguments: ["--dataplane", "kernel"]
+        )
+        let manager2 = try await sandbox.manager(
+          "mgr-held2",
+          node: "node-2",
+          host: "172.31.254.2",
+          arguments: ["--dataplane", "kernel"]
+        )
+        let endpoint = try await sandbox.endpoint(
+          "nse-2",
+          manager: manager2,
+          services: ["simple"],
+          cidr: "10.142.0.0/24"
+        )
+        var lines = ConnectionLines(try sandbox.client("nsc-1", manager: manager1, services: ["kernel://simple/nsm-1"]))
+        _ = try await lines.next()
+        #expect(try await namespaces.exec("endpoint", ["ip", "-o", "link", "show"]).output.contains(" nsm-"))
+        // Its process is gone, its /proc path with it; the namespace stays (named under /run/netns).
+        endpoint.signal(SIGKILL)
+        _ = await endpoint.waitForExit()
+        #expect(
+          await eventually(within: .seconds(10)) {
+            let links = (try? await namespaces.exec("endpoint", ["ip", "-o", "link", "show"]).output) ?? " nsm-"
+            return !links.contains(" nsm-")
+          },
+          "the endpoint's VXLAN end is deleted from the namespace that outlived it"
+        )
       }
     }
   }

@@ -1,11 +1,23 @@
 internal import ArgumentParser
 internal import Foundation
 internal import NSMCore
+internal import NSMDataplane
 
 /// Parsers shared by `nsm manager`, `nsm endpoint` and `nsm client`.
 enum ConnectSettings {
   /// Where upstream's workloads find their manager.
   static let defaultManagerSocket = "unix:///var/lib/networkservicemesh/nsm.io.sock"
+
+  /// `--dataplane kernel|none` (NSM_DATAPLANE): as root on Linux a process makes what its
+  /// vWires need unless told otherwise.
+  static func dataplane(_ text: String?) throws -> (any LinkControl)? {
+    switch text ?? (getuid() == 0 ? "kernel" : "none") {
+    case "none": return nil
+    case "kernel": return IPRoute2()
+    case let other:
+      throw ValidationError("--dataplane / NSM_DATAPLANE: '\(other)' is neither kernel nor none")
+    }
+  }
 
   /// `k=v,k2=v2` (upstream's NSM_LABELS form).
   static func labels(_ text: String, flag: String, env: String) throws -> [String: String] {

@@ -87,12 +87,10 @@ struct ManagerCommand: AsyncParsableCommand {
     {
       configuration.tunnelIP = host
     }
-    // As root on Linux the manager is the node's data plane unless told otherwise.
-    switch setting(dataplane, env: "NSM_DATAPLANE") ?? (getuid() == 0 ? "kernel" : "none") {
-    case "none": configuration.links = nil
-    case "kernel": configuration.links = IPRoute2()
-    case let other:
-      throw ValidationError("--dataplane / NSM_DATAPLANE: '\(other)' is neither kernel nor none")
+    configuration.links = try ConnectSettings.dataplane(setting(dataplane, env: "NSM_DATAPLANE"))
+    if configuration.links != nil {
+      configuration.tunnelGuard = NFTables(owner: configuration.name)
+      ProcessLimits.raiseOpenFiles()
     }
     try limits.apply(to: &configuration.limits)
     return configuration

@@ -92,7 +92,12 @@ public struct DataplaneElement: ConnectElement {
     else {
       throw .invalidArgument("the VXLAN mechanism lacks its addresses or VNI: \(parameters)")
     }
+    guard IPPrefix.parseAddress(localIP) != nil, IPPrefix.parseAddress(remoteIP) != nil else {
+      throw .invalidArgument("the VXLAN mechanism's addresses are not IP addresses: \(localIP), \(remoteIP)")
+    }
+    guard vni > 0, vni < 1 << 24 else { throw .invalidArgument("VNI \(vni) is outside 1…16777215") }
     let port = parameters[Mechanisms.Key.dstPort].flatMap(Int.init) ?? 4789
+    guard (1...65535).contains(port) else { throw .invalidArgument("VXLAN port \(port) is outside 1…65535") }
     return Tunnel(vni: vni, local: localIP, remote: remoteIP, port: port)
   }
 

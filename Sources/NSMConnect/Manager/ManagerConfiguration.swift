@@ -19,6 +19,8 @@ public struct ManagerConfiguration: Sendable {
   public var tunnelIP: String?
   /// How vWires are made (`--dataplane kernel`); nil: control plane only (`none`).
   public var links: (any LinkControl)?
+  /// Keeps foreign packets out of its VXLAN vWires (with `--dataplane kernel`: nftables).
+  public var tunnelGuard: (any TunnelGuard)?
   public var identity: WorkloadIdentity?
   public var maxTokenLifetime: Duration = .seconds(600)
   public var limits = ServerLimits()

@@ -28,7 +28,9 @@ public final class NetworkServiceManager: Service {
   public init(configuration: ManagerConfiguration, logger: Logger) throws {
     self.configuration = configuration
     self.logger = logger
-    let wires = configuration.links.map { LocalVWires(links: $0, owner: configuration.name) }
+    let wires = configuration.links.map {
+      LocalVWires(links: $0, owner: configuration.name, tunnelGuard: configuration.tunnelGuard)
+    }
     self.wires = wires
     let time = configuration.time
     routing = Routing(ownURL: configuration.url)
@@ -118,6 +120,14 @@ public final class NetworkServiceManager: Service {
     let monitor = self.monitor
     let logger = self.logger
     if let wires {
+      do {
+        try await wires.tunnelGuard?.reset()
+      } catch {
+        throw NSMError(
+          .failedPrecondition,
+          "remote vWires need nftables to keep foreign packets out of their tunnels: \(error)"
+        )
+      }
       let removed = await wires.removeLeftovers()
       if removed > 0 { logger.info("removed what a previous run left", metadata: ["links": "\(removed)"]) }
     }
