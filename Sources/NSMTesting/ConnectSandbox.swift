@@ -127,6 +127,7 @@ public final class ConnectSandbox: Sendable {
       "endpoint", "--name", name, "--connect-to", manager.socket.description, "--cidr", cidr, "--listen",
       "unix://\(folder)/\(name).sock", "--log-level", "debug",
     ]
+    if !arguments.contains("--dataplane") { command += ["--dataplane", "none"] }
     for service in services { command += ["--service", service] }
     if !labels.isEmpty { command += ["--labels", Self.labels(labels)] }
     let process = try start(command + arguments + commonArguments(name), as: name)

@@ -43,6 +43,11 @@ struct EndpointCommand: AsyncParsableCommand {
       "A simple vL3: every client is routed the whole --cidr through its vWire, and the endpoint forwards between its clients (env NSM_VL3=true)."
   )
   var vl3 = false
+  @Option(
+    help:
+      "kernel: a --passthrough middle box joins each connection's incoming and outgoing vWires so packets cross it (needs root or CAP_NET_ADMIN in its namespace); none: negotiate only (env NSM_DATAPLANE; default kernel as root, else none)."
+  )
+  var dataplane: String?
   @Option(help: "Exit after this long without connections (env NSM_IDLE_TIMEOUT; default never).") var idleTimeout:
     String?
 
@@ -114,6 +119,9 @@ struct EndpointCommand: AsyncParsableCommand {
     configuration.vl3 = vl3 || ["1", "true", "yes"].contains(setting(nil, env: "NSM_VL3")?.lowercased() ?? "")
     if configuration.vl3 && (configuration.passthrough != nil || configuration.supplierCommand != nil) {
       throw ValidationError("--vl3 excludes --passthrough and --supplier")
+    }
+    if configuration.passthrough != nil {
+      configuration.links = try ConnectSettings.dataplane(setting(dataplane, env: "NSM_DATAPLANE"))
     }
     if let text = setting(idleTimeout, env: "NSM_IDLE_TIMEOUT") {
       configuration.idleTimeout = try ConnectSettings.duration(text, flag: "idle-timeout", env: "NSM_IDLE_TIMEOUT")

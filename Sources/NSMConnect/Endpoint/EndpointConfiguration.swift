@@ -1,5 +1,6 @@
 internal import Foundation
 public import NSMCore
+public import NSMDataplane
 public import NSMTransport
 
 /// What `nsm endpoint` runs with (upstream's cmd-nse-icmp-responder; environment names in
@@ -35,6 +36,9 @@ public struct EndpointConfiguration: Sendable {
   /// A simple vL3: clients are routed the whole prefix through their vWires and the endpoint
   /// forwards between them.
   public var vl3 = false
+  /// The data plane of a middle box (`--dataplane kernel`): joins each connection's incoming
+  /// and outgoing vWires in this namespace. nil: it negotiates only.
+  public var links: (any LinkControl)?
   /// Exit after this long without connections (a spawned endpoint); nil: never.
   public var idleTimeout: Duration?
   /// Where the endpoint's network namespace is, for the KERNEL mechanism.

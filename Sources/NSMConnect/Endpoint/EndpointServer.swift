@@ -4,6 +4,7 @@ public import Logging
 public import NSMAPI
 internal import NSMAPIGRPC
 public import NSMCore
+internal import NSMDataplane
 internal import NSMRegistry
 public import NSMTransport
 public import ServiceLifecycle
@@ -47,6 +48,7 @@ public final class EndpointServer: Service {
       maxTokenLifetime: configuration.maxTokenLifetime,
       time: time
     )
+    let crossConnects = configuration.links.map { CrossConnects(links: $0, time: time) }
     let chain = ConnectChain {
       hopBase(
         name: configuration.name,
@@ -61,8 +63,13 @@ public final class EndpointServer: Service {
         PassThrough()
       }
       MechanismElement(role: .endpoint(inodeURL: configuration.inodeURL), tunnelIP: nil)
-      IPAMElement(prefix: configuration.cidr, routesWholePrefix: configuration.vl3)
       if let passthrough = configuration.passthrough {
+        // A bump in the wire: the next endpoint addresses the client.
+        if let crossConnects {
+          CrossConnectElement(crossConnects: crossConnects)
+        } else {
+          PassThrough()
+        }
         PassthroughElement(
           manager: configuration.connectTo,
           service: passthrough.service,
@@ -71,10 +78,13 @@ public final class EndpointServer: Service {
           caller: caller,
           routes: routes
         )
-      } else if let command = configuration.supplierCommand {
-        SupplierElement(template: command)
       } else {
-        PassThrough()
+        IPAMElement(prefix: configuration.cidr, routesWholePrefix: configuration.vl3)
+        if let command = configuration.supplierCommand {
+          SupplierElement(template: command)
+        } else {
+          PassThrough()
+        }
       }
     }
     host = try GRPCServerHost(
@@ -113,6 +123,7 @@ public final class EndpointServer: Service {
   /// unregisters and drains.
   public func run() async throws {
     if configuration.vl3 { try Self.enableForwarding(ipv6: configuration.cidr.isIPv6) }
+    if configuration.passthrough != nil, configuration.links != nil { try Self.silenceARP() }
     let host = self.host
     let manager = self.manager
     try await withThrowingDiscardingTaskGroup { group in
@@ -154,6 +165,19 @@ public final class EndpointServer: Service {
       try "1".write(toFile: path, atomically: false, encoding: .utf8)
     } catch {
       throw NSMError(.failedPrecondition, "--vl3 needs forwarding in the endpoint's namespace (\(path)): \(error)")
+    }
+  }
+
+  /// A middle box carries its vWires' ends with the addresses of the client and the next
+  /// endpoint on them (the managers address every end). Until the two ends are joined, its own
+  /// stack would answer ARP for those addresses and the client would cache the middle box's
+  /// MAC; arp_ignore 8 keeps this namespace from answering ARP at all.
+  static func silenceARP() throws {
+    let path = "/proc/sys/net/ipv4/conf/all/arp_ignore"
+    do {
+      try "8".write(toFile: path, atomically: false, encoding: .utf8)
+    } catch {
+      throw NSMError(.failedPrecondition, "a middle box with a data plane needs \(path) in its namespace: \(error)")
     }
   }
 

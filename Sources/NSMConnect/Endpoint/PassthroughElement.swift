@@ -11,6 +11,11 @@ internal import Synchronization
 /// network service itself, through its manager, with its own labels as source labels, and
 /// keeps that connection exactly as long as its own: refreshed with it, closed with it. The
 /// path carries on, so a client sees every hop of the composed route.
+///
+/// The middle box is a bump in the wire, as upstream's passthrough endpoints are: it hands out
+/// no addresses of its own; the client gets the IP context of the next endpoint (which keeps
+/// the client's addresses across a heal as it would for a direct client), and with a data
+/// plane (``CrossConnectElement``) its packets cross this namespace unchanged.
 public struct PassthroughElement: ConnectElement {
   public let manager: ServiceAddress
   /// The service to request; nil: the one this endpoint was requested for.
@@ -50,10 +55,12 @@ public struct PassthroughElement: ConnectElement {
     out.connection.labels = labels
     out.connection.networkServiceEndpointName = previous?.networkServiceEndpointName ?? ""
     out.connection.mechanism = previous?.mechanism ?? Connection_Mechanism()
-    out.connection.context = previous?.context ?? Connectioncontext_ConnectionContext()
+    // The client's own context on its first Request through this box (after a heal it holds
+    // addresses the next endpoint should keep), the composed connection's afterwards.
+    out.connection.context = previous?.context ?? request.connection.context
     out.connection.state = .up
     out.mechanismPreferences = [
-      Mechanisms.kernel(interface: "nsm-out-" + String(id.filter(\.isHexDigit).prefix(7)), inodeURL: inodeURL)
+      Mechanisms.kernel(interface: Self.outgoingInterface(of: id), inodeURL: inodeURL)
     ]
     let answer: Connection_Connection
     do {
@@ -71,6 +78,7 @@ public struct PassthroughElement: ConnectElement {
     )
     var request = request
     request.connection.path = answer.path
+    request.connection.context = answer.context
     return try await next.request(request, context: context)
   }
 
@@ -90,6 +98,11 @@ public struct PassthroughElement: ConnectElement {
       }
     }
     try await next.close(connection, context: context)
+  }
+
+  /// The interface of the composed connection in this endpoint's namespace.
+  public static func outgoingInterface(of id: String) -> String {
+    "nsm-out-" + String(id.filter(\.isHexDigit).prefix(7))
   }
 
   /// Composed connections held now.
