@@ -303,7 +303,7 @@ let package = Package(
     .testTarget(
       name: "NSMConnectTests",
       dependencies: [
-        "NSMConnect", "NSMTransport", "NSMCore", "NSMAPI", "NSMAPIGRPC", "NSMTesting", "NSMSecurity", "nsm",
+        "NSMConnect", "NSMDataplane", "NSMTransport", "NSMCore", "NSMAPI", "NSMAPIGRPC", "NSMTesting", "NSMSecurity", "nsm",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),

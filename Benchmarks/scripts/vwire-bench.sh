@@ -3,6 +3,7 @@
 # from `nsm client` start to the first ping answered through its vWire (docs/benchmarks.md).
 # Run as root. Everything lives in namespaces this script makes and deletes; addresses only
 # inside them. NSM: the nsm binary (default: this package's release build).
+# KEEP=1 keeps the logs in /tmp/vb-keep; MANAGER_LOG=debug makes the manager verbose.
 set -euo pipefail
 NSM=${NSM:-$(cd "$(dirname "$0")/.." && pwd)/.build/release/nsm}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
@@ -13,7 +14,7 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for ns in $node $client $endpoint $a $b; do ip netns delete "$ns" 2>/dev/null || true; done
-  rm -rf "$dir"
+  [[ -n "${KEEP:-}" ]] && cp -r "$dir" /tmp/vb-keep; rm -rf "$dir"
 }
 trap cleanup EXIT
 for ns in $node $client $endpoint $a $b; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
@@ -38,7 +39,7 @@ pids+=($!)
 sleep 0.5
 printf 'apiVersion: networkservicemesh.io/v1\nkind: NetworkService\nmetadata: {name: bench}\nspec: {payload: IP}\n' |
   ip netns exec "$node" "$NSM" apply -f - >/dev/null
-ip netns exec "$node" "$NSM" manager --name mgr-vb --dataplane kernel --listen "unix://$dir/mgr.sock" \
+ip netns exec "$node" "$NSM" manager --log-level ${MANAGER_LOG:-info} --name mgr-vb --dataplane kernel --listen "unix://$dir/mgr.sock" \
   --listen tcp://127.0.0.1:5001 >"$dir/manager.log" 2>&1 &
 pids+=($!)
 sleep 0.5

@@ -15,24 +15,32 @@ public struct IPRoute2: LinkControl {
     self.nsenter = nsenter
   }
 
-  public func addVethPair(_ name: String, peer: String, in namespace: NetworkNamespace) async throws {
-    try await run(in: namespace, ["link", "add", name, "type", "veth", "peer", "name", peer])
+  public func addVethPair(
+    _ name: String,
+    in namespace: NetworkNamespace,
+    peer: String,
+    in peerNamespace: NetworkNamespace
+  ) async throws {
+    try await run(
+      in: .current,
+      ["link", "add", name, "netns", namespace.path, "type", "veth", "peer", "name", peer, "netns", peerNamespace.path]
+    )
   }
 
   public func addVXLAN(
     _ name: String,
+    in target: NetworkNamespace,
     vni: UInt32,
     local: String,
     remote: String,
-    port: Int,
-    in namespace: NetworkNamespace
+    port: Int
   ) async throws {
     // `dstport` always: Linux's own default is 8472, not VXLAN's 4789.
     try await run(
-      in: namespace,
+      in: .current,
       [
-        "link", "add", name, "type", "vxlan", "id", String(vni), "local", local, "remote", remote, "dstport",
-        String(port), "nolearning",
+        "link", "add", name, "netns", target.path, "type", "vxlan", "id", String(vni), "local", local, "remote", remote,
+        "dstport", String(port), "nolearning",
       ]
     )
   }
@@ -56,28 +64,17 @@ public struct IPRoute2: LinkControl {
     return mtu
   }
 
-  public func move(_ link: String, from namespace: NetworkNamespace, to target: NetworkNamespace, as newName: String)
-    async throws
-  {
-    try await run(in: namespace, ["link", "set", "dev", link, "netns", target.path])
-    if newName != link {
-      try await run(in: target, ["link", "set", "dev", link, "name", newName])
-    }
-  }
-
   public func configure(_ link: String, in namespace: NetworkNamespace, _ settings: LinkSettings) async throws {
-    try await run(in: namespace, ["link", "set", "dev", link, "alias", settings.alias])
-    if let mtu = settings.mtu {
-      try await run(in: namespace, ["link", "set", "dev", link, "mtu", String(mtu)])
-    }
-    for address in settings.addresses {
-      try await run(in: namespace, ["address", "replace", address, "dev", link])
-    }
-    try await run(in: namespace, ["link", "set", "dev", link, "up"])
+    // One `ip -batch` process for all of it: a process start costs more than the commands.
+    var commands = [["link", "set", "dev", link, "alias", settings.alias]]
+    if let mtu = settings.mtu { commands.append(["link", "set", "dev", link, "mtu", String(mtu)]) }
+    for address in settings.addresses { commands.append(["address", "replace", address, "dev", link]) }
+    commands.append(["link", "set", "dev", link, "up"])
     for route in settings.routes {
       let via = route.via.map { ["via", $0] } ?? []
-      try await run(in: namespace, ["route", "replace", route.prefix] + via + ["dev", link])
+      commands.append(["route", "replace", route.prefix] + via + ["dev", link])
     }
+    try await batch(in: namespace, commands)
   }
 
   public func addBridge(_ name: String, in namespace: NetworkNamespace) async throws {
@@ -118,6 +115,28 @@ public struct IPRoute2: LinkControl {
       found.append((String(name), alias))
     }
     return found
+  }
+
+  /// Runs `commands` in one `ip -batch -` in `namespace`; stops at the first that fails
+  /// (INTERNAL with ip's message).
+  func batch(in namespace: NetworkNamespace, _ commands: [[String]]) async throws {
+    // A batch line is split at white space and may hold quotes and comments: only plain words
+    // may go in (names, addresses and aliases are such words).
+    for word in commands.joined() where word.isEmpty || word.contains(where: Self.unsafeInBatch) {
+      throw NSMError.invalidArgument("'\(word)' cannot be passed to ip")
+    }
+    let script = commands.map { $0.joined(separator: " ") }.joined(separator: "\n") + "\n"
+    let command: [String] =
+      namespace == .current ? [ip, "-batch", "-"] : [nsenter, "--net=\(namespace.path)", ip, "-batch", "-"]
+    let result = try await ChildProcess.run(command, input: script)
+    guard result.status == 0 else {
+      let message = result.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+      throw NSMError(.internal, "ip -batch in \(namespace): \(message) (commands: \(script.split(separator: "\n")))")
+    }
+  }
+
+  static func unsafeInBatch(_ character: Character) -> Bool {
+    character.isWhitespace || character.isNewline || "\"'\\#;".contains(character)
   }
 
   /// Runs `ip ARGUMENTS` in `namespace`; its standard output, or INTERNAL with its message.

@@ -6,17 +6,17 @@ internal import NSMCore
 /// Every operation names the namespace it acts in; implementations must never depend on the
 /// namespace of the calling thread (Swift concurrency moves tasks between threads).
 public protocol LinkControl: Sendable {
-  /// A veth pair in `namespace`, both ends down.
-  func addVethPair(_ name: String, peer: String, in namespace: NetworkNamespace) async throws
-  /// A VXLAN link in `namespace` (its UDP socket stays there when the link moves): network
-  /// identifier `vni`, from `local` to `remote`, both on UDP port `port`.
-  func addVXLAN(_ name: String, vni: UInt32, local: String, remote: String, port: Int, in namespace: NetworkNamespace)
+  /// A veth pair, made from this process's namespace with each end directly in its namespace
+  /// under its final name, both down.
+  func addVethPair(_ name: String, in namespace: NetworkNamespace, peer: String, in peerNamespace: NetworkNamespace)
+    async throws
+  /// A VXLAN link made from this process's namespace, so that its UDP socket lives here (on the
+  /// tunnel address), and put directly into `target` under `name`: network identifier `vni`,
+  /// from `local` to `remote`, both on UDP port `port`.
+  func addVXLAN(_ name: String, in target: NetworkNamespace, vni: UInt32, local: String, remote: String, port: Int)
     async throws
   /// The MTU of the link `namespace` routes `address` through.
   func pathMTU(toward address: String, in namespace: NetworkNamespace) async throws -> Int
-  /// Moves `link` from `namespace` into `target`, renaming it to `newName` on the way.
-  func move(_ link: String, from namespace: NetworkNamespace, to target: NetworkNamespace, as newName: String)
-    async throws
   /// Sets the link's alias (how a restarted manager recognises what it created), MTU, addresses,
   /// brings it up, then adds routes through it.
   func configure(_ link: String, in namespace: NetworkNamespace, _ settings: LinkSettings) async throws

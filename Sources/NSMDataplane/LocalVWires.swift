@@ -17,9 +17,10 @@ public struct VWireEnd: Sendable, Equatable {
   }
 }
 
-/// vWires between a client and an endpoint on this node: the two ends of one veth pair, made in
-/// this process's namespace, moved into the workloads' namespaces under the names their KERNEL
-/// mechanisms ask for, addressed from the connection's IP context, and brought up.
+/// vWires between a client and an endpoint on this node: the two ends of one veth pair, made
+/// directly in the workloads' namespaces under the names their KERNEL mechanisms ask for,
+/// addressed from the connection's IP context, and brought up; and this node's ends of vWires
+/// to other nodes (VXLAN).
 ///
 /// Each end carries the alias `nsm/<owner>/<connection>`, so that what a previous run of this
 /// manager left behind can be found and removed.
@@ -64,41 +65,42 @@ public final class LocalVWires: Sendable {
     mtu: Int? = nil,
     onGone: (@Sendable () async -> Void)? = nil
   ) async throws {
-    let suffix = String(id.filter(\.isHexDigit).prefix(10))
-    let clientTemp = "nsm\(suffix)c"
-    let endpointTemp = "nsm\(suffix)e"
     let alias = aliasPrefix + id
     // Entered through descriptors of ours from here on: the same namespaces as checked, even
     // if a PID is reused meanwhile.
     let clientHeld = try HeldNamespace(client.namespace)
     let endpointHeld = try HeldNamespace(endpoint.namespace)
-    try await links.addVethPair(clientTemp, peer: endpointTemp, in: .current)
+    // Each end is made directly in its namespace under its final name: nothing passes through
+    // this namespace, so two connections never collide here.
+    try await links.addVethPair(
+      client.interface,
+      in: clientHeld.namespace,
+      peer: endpoint.interface,
+      in: endpointHeld.namespace
+    )
     do {
-      try await links.move(clientTemp, from: .current, to: clientHeld.namespace, as: client.interface)
-      try await links.move(endpointTemp, from: .current, to: endpointHeld.namespace, as: endpoint.interface)
-      try await links.configure(
+      // The two ends at once: each is a process of its own, in a namespace of its own.
+      async let clientEnd: Void = links.configure(
         client.interface,
         in: clientHeld.namespace,
         LinkSettings(alias: alias, addresses: client.addresses, routes: client.routes, mtu: mtu)
       )
-      try await links.configure(
+      async let endpointEnd: Void = links.configure(
         endpoint.interface,
         in: endpointHeld.namespace,
         LinkSettings(alias: alias, addresses: endpoint.addresses, routes: endpoint.routes, mtu: mtu)
       )
+      _ = try await (clientEnd, endpointEnd)
     } catch {
-      // Deleting either end of a veth pair deletes both, wherever the other end is.
-      try? await links.delete(clientTemp, in: .current)
+      // Deleting either end of a veth pair deletes both.
       try? await links.delete(client.interface, in: clientHeld.namespace)
-      try? await links.delete(endpointTemp, in: .current)
-      try? await links.delete(endpoint.interface, in: endpointHeld.namespace)
       throw error
     }
     wires.withLock { $0[id] = Wire(end: client, held: clientHeld, onGone: onGone) }
   }
 
-  /// This node's end of a vWire to another node: a VXLAN link made here (so its UDP socket
-  /// lives in this namespace, on the tunnel address), moved into the workload's namespace under
+  /// This node's end of a vWire to another node: a VXLAN link made from here (so its UDP socket
+  /// lives in this namespace, on the tunnel address) directly in the workload's namespace under
   /// the name it asked for, addressed and brought up.
   public func createTunnelEnd(
     _ id: String,
@@ -106,7 +108,6 @@ public final class LocalVWires: Sendable {
     tunnel: Tunnel,
     onGone: (@Sendable () async -> Void)? = nil
   ) async throws {
-    let temporary = "nsm\(String(id.filter(\.isHexDigit).prefix(10)))v"
     let held = try HeldNamespace(end.namespace)
     var tunnel = tunnel
     if tunnel.mtu == nil {
@@ -119,26 +120,25 @@ public final class LocalVWires: Sendable {
     try await tunnelGuard?.admit(tunnel)
     do {
       try await links.addVXLAN(
-        temporary,
+        end.interface,
+        in: held.namespace,
         vni: tunnel.vni,
         local: tunnel.local,
         remote: tunnel.remote,
-        port: tunnel.port,
-        in: .current
+        port: tunnel.port
       )
     } catch {
+      // Not ours to delete: an interface of that name may exist there already.
       try? await tunnelGuard?.revoke(tunnel)
       throw error
     }
     do {
-      try await links.move(temporary, from: .current, to: held.namespace, as: end.interface)
       try await links.configure(
         end.interface,
         in: held.namespace,
         LinkSettings(alias: aliasPrefix + id, addresses: end.addresses, routes: end.routes, mtu: tunnel.mtu)
       )
     } catch {
-      try? await links.delete(temporary, in: .current)
       try? await links.delete(end.interface, in: held.namespace)
       try? await tunnelGuard?.revoke(tunnel)
       throw error
