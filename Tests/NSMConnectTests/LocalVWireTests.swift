@@ -41,6 +41,8 @@ struct LocalVWireTests {
         )
         #expect(back.status == 0, "\(back.output)")
         #expect(endpointInterface.contains("alias nsm/mgr-local/"), "\(endpointInterface)")
+        let streamed = try await namespaces.tcpStream(from: "client", to: "endpoint", address: String(endpointAddress))
+        #expect(streamed.received == 4 << 20 && streamed.intact, "a TCP stream crosses the vWire whole: \(streamed)")
 
         client.signal(SIGTERM)
         #expect(await client.waitForExit() == 0)
@@ -105,6 +107,8 @@ struct RemoteVWireTests {
           ["ping", "-c", "3", "-i", "0.2", "-W", "2", String(clientAddress)]
         )
         #expect(back.status == 0, "\(back.output)")
+        let streamed = try await namespaces.tcpStream(from: "client", to: "endpoint", address: String(endpointAddress))
+        #expect(streamed.received == 4 << 20 && streamed.intact, "a TCP stream crosses the vWire whole: \(streamed)")
 
         client.signal(SIGTERM)
         #expect(await client.waitForExit() == 0)
@@ -190,6 +194,86 @@ struct VWireLifeCycleTests {
             ])
             return listing?.status == 0 && listing?.stdout.isEmpty == true
           }
+        )
+      }
+    }
+  }
+
+  @Test func refreshesChangeNothingOnTheWire() async throws {
+    try await TestNamespaces.run(["node", "client", "endpoint"]) { namespaces in
+      try await ConnectSandbox.run(launcher: { Self.roles("mgr-refresh")[$0].map(namespaces.launcher) ?? [] }) {
+        sandbox in
+        try await sandbox.apply(MonitorAndErrorTests.services)
+        let manager = try await sandbox.manager("mgr-refresh", node: "node-1", arguments: ["--dataplane", "kernel"])
+        _ = try await sandbox.endpoint("nse-1", manager: manager, services: ["simple"], cidr: "10.144.0.0/24")
+        // 2 s tokens: several refreshes within the 5 s watched.
+        let client = try sandbox.client(
+          "nsc-1",
+          manager: manager,
+          services: ["kernel://simple/nsm-1"],
+          arguments: ["--max-token-lifetime", "2s"]
+        )
+        var lines = ConnectionLines(client)
+        let first = try await lines.next()
+        let target = try #require(first.context.ipContext.dstIpAddrs.first?.split(separator: "/").first)
+        func wire() async throws -> [String] {
+          // Index, name and addresses of each end: a vWire made again would have new indexes.
+          [
+            try await namespaces.exec("client", ["ip", "-o", "address", "show", "dev", "nsm-1"]).output,
+            try await namespaces.exec("endpoint", ["ip", "-o", "address", "show"]).output,
+          ].map {
+            $0.split(separator: "\n").filter { !$0.contains(" lo ") }.map {
+              $0.split(separator: " ").prefix(4).joined(separator: " ")
+            }.joined(separator: ";")
+          }
+        }
+        let before = try await wire()
+        let ping = Task {
+          try await namespaces.exec("client", ["ping", "-i", "0.1", "-c", "50", "-W", "1", String(target)])
+        }
+        try await Task.sleep(for: .seconds(5))
+        let after = try await wire()
+        #expect(before == after, "the same interfaces and addresses")
+        let output = try await ping.value.output
+        #expect(output.contains(" 0% packet loss"), "no ping lost across the refreshes: \(output)")
+        // The manager's view (its unix socket: its TCP address is inside the node's namespace).
+        let listing = try await NSMProcess.run([
+          "get", "connections", "--manager", manager.socket.description, "-o", "json",
+        ])
+        let held = try Connection_Connection(
+          jsonString: try #require(listing.stdout.split(separator: "\n").first.map(String.init))
+        )
+        #expect(held.path.pathSegments[0].expires.date > first.path.pathSegments[0].expires.date, "refreshed")
+      }
+    }
+  }
+
+  @Test func aConnectionThatExpiresLeavesNoInterface() async throws {
+    try await TestNamespaces.run(["node", "client", "endpoint"]) { namespaces in
+      try await ConnectSandbox.run(launcher: { Self.roles("mgr-expire")[$0].map(namespaces.launcher) ?? [] }) {
+        sandbox in
+        try await sandbox.apply(MonitorAndErrorTests.services)
+        let manager = try await sandbox.manager("mgr-expire", node: "node-1", arguments: ["--dataplane", "kernel"])
+        _ = try await sandbox.endpoint("nse-1", manager: manager, services: ["simple"], cidr: "10.143.0.0/24")
+        let client = try sandbox.client(
+          "nsc-1",
+          manager: manager,
+          services: ["kernel://simple/nsm-1"],
+          arguments: ["--max-token-lifetime", "2s"]
+        )
+        var lines = ConnectionLines(client)
+        _ = try await lines.next()
+        // Stopped, not killed: its namespace stays, so only the expiry of its 2 s token can
+        // end the connection.
+        client.signal(SIGSTOP)
+        defer { client.signal(SIGKILL) }
+        #expect(
+          await eventually(within: .seconds(15)) {
+            let atClient = try? await namespaces.exec("client", ["ip", "-o", "link", "show"]).output
+            let atEndpoint = try? await namespaces.exec("endpoint", ["ip", "-o", "link", "show"]).output
+            return atClient.map { !$0.contains("nsm-") } == true && atEndpoint.map { !$0.contains("nsm-") } == true
+          },
+          "both ends are gone once the connection expired"
         )
       }
     }
@@ -357,6 +441,14 @@ struct HealUnderPingTests {
         }
         #expect(healed.context.ipContext.srcIpAddrs == first.context.ipContext.srcIpAddrs, "the same addresses")
         #expect(healed.context.ipContext.dstIpAddrs == first.context.ipContext.dstIpAddrs)
+        // The dead endpoint's namespace outlives it (an `ip netns` one) and holds no end.
+        let victimRole = other == "nse-b" ? "ep-a" : "ep-b"
+        #expect(
+          await eventually(within: .seconds(5)) {
+            let links = (try? await namespaces.exec(victimRole, ["ip", "-o", "link", "show"]).output) ?? "nsm-"
+            return !links.contains("nsm-")
+          }
+        )
         let output = try await ping.value.output
         let replies = output.split(separator: "\n").compactMap { line -> Int? in
           guard line.contains("bytes from"), let range = line.range(of: "icmp_seq=") else { return nil }

@@ -47,3 +47,13 @@ extension NSMProcess.Running {
   /// Lines of standard error containing `text`.
   func stderrCount(_ text: String) -> Int { stderrLog.filter { $0.contains(text) }.count }
 }
+
+extension TestNamespaces {
+  /// A TCP stream of `bytes` from the namespace of `client` to `address` in the namespace of
+  /// `server`: the bytes the server received, and whether all were the ones sent.
+  func tcpStream(from client: String, to server: String, address: String, bytes: Int = 4 << 20) async throws -> (
+    received: Int, intact: Bool
+  ) {
+    try await NamespaceTCP.stream(from: path(client), to: path(server), address: address, count: bytes)
+  }
+}

@@ -33,12 +33,7 @@ public final class NamespaceUDP: Sendable {
   }
 
   private static func make(in path: String, address: String, port: UInt16) -> Result<Int32, NSMError> {
-    let namespace = open(path, O_RDONLY | O_CLOEXEC)
-    guard namespace >= 0 else { return .failure(NSMError(.internal, "open \(path): errno \(errno)")) }
-    defer { close(namespace) }
-    guard enterNamespace(namespace, cloneNewNet) == 0 else {
-      return .failure(NSMError(.internal, "setns \(path): errno \(errno)"))
-    }
+    if let failure = enter(path) { return .failure(failure) }
     let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
     guard fd >= 0 else { return .failure(NSMError(.internal, "socket: errno \(errno)")) }
     var local = sockaddr_in.make(address, port)
@@ -91,6 +86,112 @@ public final class NamespaceUDP: Sendable {
 // glibc declares setns(2) only with _GNU_SOURCE, which Swift's Glibc module does not set.
 @_silgen_name("setns") private func enterNamespace(_ fd: Int32, _ type: Int32) -> Int32
 private let cloneNewNet: Int32 = 0x4000_0000
+
+/// Moves the calling thread (one of the test's own, never a pool thread) into the namespace at
+/// `path`; nil when it did.
+private func enter(_ path: String) -> NSMError? {
+  let namespace = open(path, O_RDONLY | O_CLOEXEC)
+  guard namespace >= 0 else { return NSMError(.internal, "open \(path): errno \(errno)") }
+  defer { close(namespace) }
+  guard enterNamespace(namespace, cloneNewNet) == 0 else { return NSMError(.internal, "setns \(path): errno \(errno)") }
+  return nil
+}
+
+/// Runs `body` on a thread of its own that first enters the namespace at `path`.
+private func onThread<T: Sendable>(in path: String, _ body: @escaping @Sendable () -> Result<T, NSMError>) async throws
+  -> T
+{
+  try await withCheckedThrowingContinuation { continuation in
+    Thread {
+      if let failure = enter(path) { return continuation.resume(throwing: failure) }
+      continuation.resume(with: body())
+    }.start()
+  }
+}
+
+/// A TCP stream between two namespaces of the test's, with plain sockets (each side on a thread
+/// that entered its namespace): what a workload's TCP does through a vWire, with the bytes
+/// counted and checked exactly at the receiving end.
+public enum NamespaceTCP {
+  /// Sends `count` bytes (a repeating pattern) from the namespace at `clientPath` to
+  /// `address`:`port`, where a listener in the namespace at `serverPath` receives them; the
+  /// bytes received and whether every one was the one sent.
+  public static func stream(
+    from clientPath: String,
+    to serverPath: String,
+    address: String,
+    port: UInt16 = 7778,
+    count: Int
+  ) async throws -> (received: Int, intact: Bool) {
+    let listening = Listening()
+    async let received = onThread(in: serverPath) { () -> Result<(Int, Bool), NSMError> in
+      let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+      defer { close(server) }
+      var yes: Int32 = 1
+      setsockopt(server, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+      var timeout = timeval(tv_sec: 10, tv_usec: 0)
+      setsockopt(server, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+      var local = sockaddr_in.make(address, port)
+      let bound = withUnsafePointer(to: &local) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+          bind(server, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+      }
+      guard bound == 0, listen(server, 1) == 0 else {
+        listening.done.signal()
+        return .failure(NSMError(.internal, "listen on \(address):\(port): errno \(errno)"))
+      }
+      listening.done.signal()
+      let connection = accept(server, nil, nil)
+      guard connection >= 0 else { return .failure(NSMError(.internal, "accept: errno \(errno)")) }
+      defer { close(connection) }
+      setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+      var total = 0
+      var intact = true
+      var buffer = [UInt8](repeating: 0, count: 65536)
+      while true {
+        let read = recv(connection, &buffer, buffer.count, 0)
+        guard read > 0 else { break }
+        for index in 0..<read where buffer[index] != UInt8((total + index) % 251) { intact = false }
+        total += read
+      }
+      return .success((total, intact))
+    }
+    // The listener first, then the sender.
+    await withCheckedContinuation { continuation in
+      Thread {
+        listening.done.wait()
+        continuation.resume()
+      }.start()
+    }
+    let sent = try await onThread(in: clientPath) { () -> Result<Int, NSMError> in
+      let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+      defer { close(client) }
+      var remote = sockaddr_in.make(address, port)
+      let connected = withUnsafePointer(to: &remote) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+          connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+      }
+      guard connected == 0 else { return .failure(NSMError(.internal, "connect \(address):\(port): errno \(errno)")) }
+      let pattern = (0..<count).map { UInt8($0 % 251) }
+      var offset = 0
+      while offset < count {
+        let written = pattern[offset...].withUnsafeBytes { send(client, $0.baseAddress, $0.count, 0) }
+        guard written > 0 else { return .failure(NSMError(.internal, "send: errno \(errno)")) }
+        offset += written
+      }
+      return .success(offset)
+    }
+    let (total, intact) = try await received
+    guard sent == count else { throw NSMError(.internal, "sent \(sent) of \(count) bytes") }
+    return (total, intact)
+  }
+
+  private final class Listening: Sendable {
+    let done = DispatchSemaphore(value: 0)
+  }
+}
 
 extension sockaddr_in {
   static func make(_ address: String, _ port: UInt16) -> sockaddr_in {
