@@ -62,29 +62,10 @@ struct LocalVWireTests {
 struct RemoteVWireTests {
   @Test func aClientPingsAnEndpointOnAnotherNodeOverVXLAN() async throws {
     try await TestNamespaces.run(["node1", "node2", "client", "endpoint"]) { namespaces in
-      // The underlay: node1 172.31.254.1, node2 172.31.254.2.
-      try await namespaces.connect("node1", "172.31.254.1/24", "node2", "172.31.254.2/24")
-      let roles = [
-        "registry": "node1", "apply": "node1", "mgr-r1": "node1", "mgr-r2": "node2", "nse-2": "endpoint",
-        "nsc-1": "client",
-      ]
-      try await ConnectSandbox.run(
-        launcher: { name in roles[name].map(namespaces.launcher) ?? [] },
-        registryHost: "172.31.254.1"
-      ) { sandbox in
-        try await sandbox.apply(MonitorAndErrorTests.services)
-        let manager1 = try await sandbox.manager(
-          "mgr-r1",
-          node: "node-1",
-          host: "172.31.254.1",
-          arguments: ["--dataplane", "kernel"]
-        )
-        let manager2 = try await sandbox.manager(
-          "mgr-r2",
-          node: "node-2",
-          host: "172.31.254.2",
-          arguments: ["--dataplane", "kernel"]
-        )
+      try await namespaces.withTwoNodes(
+        managers: ("mgr-r1", "mgr-r2"),
+        roles: ["nse-2": "endpoint", "nsc-1": "client"]
+      ) { sandbox, manager1, manager2 in
         _ = try await sandbox.endpoint("nse-2", manager: manager2, services: ["simple"], cidr: "10.131.0.0/24")
         let client = try sandbox.client("nsc-1", manager: manager1, services: ["kernel://simple/nsm-1"])
         var lines = ConnectionLines(client)
@@ -320,28 +301,10 @@ struct VWireLifeCycleTests {
 struct HeldNamespaceTests {
   @Test func aKilledEndpointsTunnelEndIsRemovedFromItsSurvivingNamespace() async throws {
     try await TestNamespaces.run(["node1", "node2", "client", "endpoint"]) { namespaces in
-      try await namespaces.connect("node1", "172.31.254.1/24", "node2", "172.31.254.2/24")
-      let roles = [
-        "registry": "node1", "apply": "node1", "mgr-held1": "node1", "mgr-held2": "node2", "nse-2": "endpoint",
-        "nsc-1": "client",
-      ]
-      try await ConnectSandbox.run(
-        launcher: { roles[$0].map(namespaces.launcher) ?? [] },
-        registryHost: "172.31.254.1"
-      ) { sandbox in
-        try await sandbox.apply(MonitorAndErrorTests.services)
-        let manager1 = try await sandbox.manager(
-          "mgr-held1",
-          node: "node-1",
-          host: "172.31.254.1",
-          arguments: ["--dataplane", "kernel"]
-        )
-        let manager2 = try await sandbox.manager(
-          "mgr-held2",
-          node: "node-2",
-          host: "172.31.254.2",
-          arguments: ["--dataplane", "kernel"]
-        )
+      try await namespaces.withTwoNodes(
+        managers: ("mgr-held1", "mgr-held2"),
+        roles: ["nse-2": "endpoint", "nsc-1": "client"]
+      ) { sandbox, manager1, manager2 in
         let endpoint = try await sandbox.endpoint(
           "nse-2",
           manager: manager2,

@@ -57,3 +57,39 @@ extension TestNamespaces {
     try await NamespaceTCP.stream(from: path(client), to: path(server), address: address, count: bytes)
   }
 }
+
+extension TestNamespaces {
+  /// Two nodes joined by a veth underlay (node1 172.31.254.1, node2 172.31.254.2, only inside
+  /// their namespaces), the registry on node 1, a manager with a data plane on each (named
+  /// `managers`, apart from every other test's), the simple service applied; `roles` places the
+  /// test's other processes.
+  func withTwoNodes<Result: Sendable>(
+    managers: (String, String),
+    roles: [String: String],
+    _ body: (ConnectSandbox, ConnectSandbox.Manager, ConnectSandbox.Manager) async throws -> Result
+  ) async throws -> Result {
+    try await connect("node1", "172.31.254.1/24", "node2", "172.31.254.2/24")
+    let placed = roles.merging(["registry": "node1", "apply": "node1", managers.0: "node1", managers.1: "node2"]) {
+      $1
+    }
+    return try await ConnectSandbox.run(
+      launcher: { placed[$0].map(self.launcher) ?? [] },
+      registryHost: "172.31.254.1"
+    ) { sandbox in
+      try await sandbox.apply(MonitorAndErrorTests.services)
+      let first = try await sandbox.manager(
+        managers.0,
+        node: "node-1",
+        host: "172.31.254.1",
+        arguments: ["--dataplane", "kernel"]
+      )
+      let second = try await sandbox.manager(
+        managers.1,
+        node: "node-2",
+        host: "172.31.254.2",
+        arguments: ["--dataplane", "kernel"]
+      )
+      return try await body(sandbox, first, second)
+    }
+  }
+}

@@ -12,32 +12,13 @@ import Testing
 struct VXLANInjectionTests {
   @Test func onlyThePeerWithTheNegotiatedVNIReachesTheWorkload() async throws {
     try await TestNamespaces.run(["node1", "node2", "intruder", "client", "endpoint"]) { namespaces in
-      // The underlay: node1 172.31.254.1, node2 172.31.254.2; the intruder reaches node2 from
-      // 172.31.253.1 over a link of its own.
-      try await namespaces.connect("node1", "172.31.254.1/24", "node2", "172.31.254.2/24")
+      // The intruder reaches node2 from 172.31.253.1 over a link of its own.
       try await namespaces.connect("intruder", "172.31.253.1/24", "node2", "172.31.253.2/24", name: "rogue")
       try await namespaces.exec("intruder", ["ip", "route", "add", "172.31.254.0/24", "via", "172.31.253.2"])
-      let roles = [
-        "registry": "node1", "apply": "node1", "mgr-inj1": "node1", "mgr-inj2": "node2", "nse-2": "endpoint",
-        "nsc-1": "client",
-      ]
-      try await ConnectSandbox.run(
-        launcher: { roles[$0].map(namespaces.launcher) ?? [] },
-        registryHost: "172.31.254.1"
-      ) { sandbox in
-        try await sandbox.apply(MonitorAndErrorTests.services)
-        let manager1 = try await sandbox.manager(
-          "mgr-inj1",
-          node: "node-1",
-          host: "172.31.254.1",
-          arguments: ["--dataplane", "kernel"]
-        )
-        let manager2 = try await sandbox.manager(
-          "mgr-inj2",
-          node: "node-2",
-          host: "172.31.254.2",
-          arguments: ["--dataplane", "kernel"]
-        )
+      try await namespaces.withTwoNodes(
+        managers: ("mgr-inj1", "mgr-inj2"),
+        roles: ["nse-2": "endpoint", "nsc-1": "client"]
+      ) { sandbox, manager1, manager2 in
         _ = try await sandbox.endpoint("nse-2", manager: manager2, services: ["simple"], cidr: "10.141.0.0/24")
         var lines = ConnectionLines(try sandbox.client("nsc-1", manager: manager1, services: ["kernel://simple/nsm-1"]))
         let connection = try await lines.next()
