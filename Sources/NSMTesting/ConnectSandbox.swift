@@ -92,8 +92,10 @@ public final class ConnectSandbox: Sendable {
     node: String,
     port reused: ServiceAddress? = nil,
     host: String = "127.0.0.1",
+    registry: ServiceAddress? = nil,
     arguments: [String] = []
   ) async throws -> Manager {
+    let registry = registry ?? self.registry
     var port = try freeLoopbackPort()
     if case .tcp(_, let old)? = reused { port = old }
     let socket = ServiceAddress.unix(path: "\(folder)/\(name).sock")
@@ -112,6 +114,33 @@ public final class ConnectSandbox: Sendable {
       throw NSMError.unavailable("manager \(name) did not start: \(process.stderrLog.joined(separator: "\n"))")
     }
     return Manager(name: name, process: process, socket: socket, url: url)
+  }
+
+  /// Another registry (a second domain's), listening once this returns; killed with the sandbox.
+  public func registry(_ name: String, arguments: [String]) async throws -> ServiceAddress {
+    let process = try start(["registry", "--log-level", "info"] + arguments + commonArguments(name), as: name)
+    return try await process.registryAddress()
+  }
+
+  /// A gateway (`nsm proxy`) of `domain` in front of `registry`, listening once this returns.
+  public func proxy(
+    _ name: String,
+    domain: String,
+    registry: ServiceAddress,
+    listen: String,
+    arguments: [String] = []
+  ) async throws -> NSMProcess.Running {
+    let process = try start(
+      [
+        "proxy", "--name", name, "--domain", domain, "--registry", registry.description, "--listen", listen,
+        "--log-level", "debug",
+      ] + arguments + commonArguments(name),
+      as: name
+    )
+    guard await process.stderrLine(containing: "proxy listening") != nil else {
+      throw NSMError.unavailable("proxy \(name) did not start: \(process.stderrLog.joined(separator: "\n"))")
+    }
+    return process
   }
 
   /// An endpoint registered through `manager`, once its registration went through.

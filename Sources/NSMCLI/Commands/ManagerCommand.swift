@@ -34,6 +34,11 @@ struct ManagerCommand: AsyncParsableCommand {
   @Option(help: "This cluster's name, added as clusterName (env CLUSTER_NAME).") var clusterName: String?
   @Option(
     help:
+      "This domain's gateway (nsm proxy): connections to endpoints of other domains (nse@domain) go there (env NSM_PROXY_URL; default: straight to the gateway the registry names for the endpoint)."
+  )
+  var proxyURL: String?
+  @Option(
+    help:
       "This node's VXLAN tunnel address, offered to other nodes (env NSM_TUNNEL_IP; default the host of --url when it is an IP address)."
   )
   var tunnelIP: String?
@@ -76,6 +81,9 @@ struct ManagerCommand: AsyncParsableCommand {
     configuration.clusterName = setting(clusterName, env: "CLUSTER_NAME")
     try parseSetting("", flag: "node-name", env: "NODE_NAME") { _ in
       try LabelRules.validate(configuration.nodeLabels, field: "node labels")
+    }
+    if let text = setting(proxyURL, env: "NSM_PROXY_URL") {
+      configuration.proxyURL = try ConnectSettings.address(text, flag: "proxy-url", env: "NSM_PROXY_URL")
     }
     if let text = setting(tunnelIP, env: "NSM_TUNNEL_IP") {
       guard IPPrefix.parseAddress(text) != nil else {

@@ -7,7 +7,7 @@ public struct NSMCommand: AsyncParsableCommand {
     abstract: "swift-nsm: Network Service Mesh's inter-domain control plane.",
     subcommands: [
       RegistryCommand.self, ApplyCommand.self, GetCommand.self, DeleteCommand.self, DNSCommand.self, CertCommand.self,
-      PolicyCommand.self, ManagerCommand.self, EndpointCommand.self, ClientCommand.self,
+      PolicyCommand.self, ManagerCommand.self, EndpointCommand.self, ClientCommand.self, ProxyCommand.self,
     ]
   )
 

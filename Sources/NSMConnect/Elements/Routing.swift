@@ -6,12 +6,17 @@ internal import Synchronization
 /// stored in the registry with the manager's URL, and reached at its own address, which only
 /// this manager knows (upstream's `localbypass`); any other endpoint is reached through the
 /// manager whose URL its record carries.
+///
+/// An endpoint of another domain (`nse@domain`, as the registry names what it found there) is
+/// reached through this domain's gateway when the manager has one (`--proxy-url`).
 public final class Routing: Sendable {
   public let ownURL: String
+  public let gateway: ServiceAddress?
   private let local = Mutex<[String: ServiceAddress]>([:])
 
-  public init(ownURL: String) {
+  public init(ownURL: String, gateway: ServiceAddress? = nil) {
     self.ownURL = ownURL
+    self.gateway = gateway
   }
 
   public func addLocal(_ name: String, at address: ServiceAddress) {
@@ -44,6 +49,9 @@ public final class Routing: Sendable {
         )
       }
       return NextHop(address: address, endpointName: endpoint.name, viaManager: false)
+    }
+    if let gateway, endpoint.name.contains("@") {
+      return NextHop(address: gateway, endpointName: endpoint.name, viaManager: true)
     }
     guard !endpoint.url.isEmpty else {
       throw NSMError.unavailable("endpoint '\(endpoint.name)' has no URL")

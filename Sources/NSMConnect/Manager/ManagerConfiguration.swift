@@ -15,6 +15,8 @@ public struct ManagerConfiguration: Sendable {
   public var registry: ServiceAddress = .tcp(host: "127.0.0.1", port: 5002)
   public var nodeName: String?
   public var clusterName: String?
+  /// This domain's gateway (`nsm proxy`): connections to endpoints of other domains go there.
+  public var proxyURL: ServiceAddress?
   /// This node's VXLAN tunnel address; nil: only endpoints on this node can be reached.
   public var tunnelIP: String?
   /// How vWires are made (`--dataplane kernel`); nil: control plane only (`none`).

@@ -33,7 +33,7 @@ public final class NetworkServiceManager: Service {
     }
     self.wires = wires
     let time = configuration.time
-    routing = Routing(ownURL: configuration.url)
+    routing = Routing(ownURL: configuration.url, gateway: configuration.proxyURL)
     pool = PeerPool(logger: logger, identity: configuration.identity, limits: configuration.peerLimits, time: time)
     var factory = ClientFactory(identity: configuration.identity)
     factory.pathTokens = true

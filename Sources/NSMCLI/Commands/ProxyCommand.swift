@@ -1,0 +1,90 @@
+internal import ArgumentParser
+internal import Foundation
+internal import Logging
+internal import NSMConnect
+internal import NSMCore
+internal import NSMDNS
+internal import NSMTransport
+
+/// `nsm proxy`: a domain's gateway (upstream's cmd-nsmgr-proxy).
+struct ProxyCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "proxy",
+    abstract: "Run a domain's gateway: connections between this domain and others pass through it.",
+    discussion: """
+      Managers of this domain send it connections to endpoints of other domains (nse@domain; \
+      nsm manager --proxy-url); it passes them to the other domain's gateway, found as DNS \
+      publishes it (_nsm-proxy._tcp.DOMAIN), and takes connections from other domains' gateways \
+      to the manager this domain's registry names for the endpoint. Publish --public-url as \
+      this domain's _nsm-proxy._tcp record.
+      """
+  )
+
+  @Option(help: "Its name in connection paths (env NSM_NAME; default nsmgr-proxy).") var name: String?
+  @Option(help: "The domain it serves (env NSM_DOMAIN; default cluster.local).") var domain: String?
+  @Option(
+    help: "Where it serves; repeatable (env NSM_LISTEN_ON, comma-separated; default tcp://0.0.0.0:5004)."
+  )
+  var listen: [String] = []
+  @Option(help: "This domain's registry (env NSM_REGISTRY_URL; default tcp://127.0.0.1:5002).") var registry: String?
+  @Option(help: "Where other domains reach it, as published in DNS (env NSM_PUBLIC_URL).") var publicURL: String?
+  @OptionGroup var dns: DNSOptions
+  @OptionGroup(title: "Identity") var tls: TLSOptions
+  @Option(help: "trace, debug, info, warn, error (env NSM_LOG_LEVEL; default info).") var logLevel: String?
+
+  func makeConfiguration() throws -> ProxyConfiguration {
+    let name = setting(name, env: "NSM_NAME") ?? "nsmgr-proxy"
+    try parseSetting(name, flag: "name", env: "NSM_NAME") { try NameRules.validate($0, field: "name") }
+    let domain = try parseSetting(
+      setting(domain, env: "NSM_DOMAIN") ?? "cluster.local",
+      flag: "domain",
+      env: "NSM_DOMAIN"
+    ) {
+      try DomainName.validate($0)
+      return $0
+    }
+    let listenTexts = settingList(listen, env: "NSM_LISTEN_ON")
+    let addresses = try (listenTexts.isEmpty ? ["tcp://0.0.0.0:5004"] : listenTexts).map { text in
+      let address = try ConnectSettings.address(text, flag: "listen", env: "NSM_LISTEN_ON")
+      _ = try parseSetting(text, flag: "listen", env: "NSM_LISTEN_ON") { _ in try address.bindAddress() }
+      return address
+    }
+    let registryAddress = try ConnectSettings.address(
+      setting(registry, env: "NSM_REGISTRY_URL") ?? "tcp://127.0.0.1:5002",
+      flag: "registry",
+      env: "NSM_REGISTRY_URL"
+    )
+    let resolver = DomainResolver(configuration: try dns.resolverConfiguration())
+    var configuration = ProxyConfiguration(
+      domains: [domain],
+      listen: addresses,
+      registry: registryAddress,
+      directory: resolver
+    )
+    configuration.name = name
+    if let text = setting(publicURL, env: "NSM_PUBLIC_URL") {
+      configuration.publicURL = try parseSetting(text, flag: "public-url", env: "NSM_PUBLIC_URL") {
+        let address = try ServiceAddress(parsing: $0)
+        guard case .tcp(let host, let port) = address, !host.isEmpty, host != "0.0.0.0", port > 0 else {
+          throw NSMError.invalidArgument("'\($0)' is not an address other domains can dial (tcp://host:port)")
+        }
+        return address.description
+      }
+    }
+    return configuration
+  }
+
+  func run() async throws {
+    var configuration = try makeConfiguration()
+    _ = try bootstrapLogging(logLevel)
+    let logger = Logger(label: "nsm.proxy")
+    configuration.identity = try tls.identity(logger: logger)
+    configuration.maxTokenLifetime = try tls.tokenLifetime()
+    if configuration.identity == nil {
+      logger.warning("--insecure: plaintext gRPC, no identities, no path tokens; for local development only")
+    }
+    for address in configuration.listen { try ConnectSettings.prepare(address) }
+    let proxy = try ProxyServer(configuration: configuration, logger: logger)
+    try await runServices(proxy.services, logger: logger)
+  }
+}

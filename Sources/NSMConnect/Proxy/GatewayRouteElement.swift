@@ -1,0 +1,109 @@
+public import NSMAPI
+public import NSMCore
+
+/// Where a gateway sends a connection, and under which names (reference §2.4).
+///
+/// The endpoint's name says it: `nse@B` with B a domain of this gateway goes into this domain,
+/// to the manager its own registry names for `nse`, with `@B` taken off the endpoint's and the
+/// network service's names on the way in and put back on the answer; `nse@C` with C another
+/// domain goes, unchanged, to C's gateway as DNS publishes it. A refresh and the Close take the
+/// route the Request took.
+public struct GatewayRouteElement: ConnectElement {
+  public let domains: [String]
+  public let directory: any DomainDirectory
+  public let registry: any EndpointDirectory
+  public let routes: Routes
+
+  public init(domains: [String], directory: any DomainDirectory, registry: any EndpointDirectory, routes: Routes) {
+    self.domains = domains.map(Self.normalized)
+    self.directory = directory
+    self.registry = registry
+    self.routes = routes
+  }
+
+  public func request<Next: ConnectHandler>(
+    _ request: Networkservice_NetworkServiceRequest,
+    context: ConnectContext,
+    next: Next
+  ) async throws -> Connection_Connection {
+    let original = request.connection
+    var request = request
+    var context = context
+    let (endpoint, domain) = try Self.split(original.networkServiceEndpointName)
+    let inward = domains.contains(Self.normalized(domain))
+    if inward {
+      request.connection.networkServiceEndpointName = endpoint
+      request.connection.networkService = Self.local(original.networkService, in: domain)
+    }
+    if let route = routes.route(of: original.id) {
+      context.nextHop = route.hop
+    } else if inward {
+      context.nextHop = try await managerHop(for: endpoint, context: context)
+    } else {
+      context.nextHop = try await gatewayHop(of: domain, endpoint: original.networkServiceEndpointName)
+    }
+    var answer = try await next.request(request, context: context)
+    answer.networkServiceEndpointName = original.networkServiceEndpointName
+    answer.networkService = original.networkService
+    return answer
+  }
+
+  public func close<Next: ConnectHandler>(_ connection: Connection_Connection, context: ConnectContext, next: Next)
+    async throws
+  {
+    var connection = connection
+    if let (endpoint, domain) = try? Self.split(connection.networkServiceEndpointName),
+      domains.contains(Self.normalized(domain))
+    {
+      connection.networkServiceEndpointName = endpoint
+      connection.networkService = Self.local(connection.networkService, in: domain)
+    }
+    try await next.close(connection, context: context)
+  }
+
+  /// The manager this domain's registry stores for `endpoint`.
+  private func managerHop(for endpoint: String, context: ConnectContext) async throws -> NextHop {
+    guard let record = try await registry.endpoint(named: endpoint, context: context) else {
+      throw NSMError(.notFound, "network service endpoint \(endpoint) not found in this domain's registry")
+    }
+    guard let address = try? ServiceAddress(parsing: record.url) else {
+      throw NSMError.unavailable("endpoint '\(endpoint)' has an unusable URL '\(record.url)'")
+    }
+    return NextHop(address: address, endpointName: endpoint, viaManager: true)
+  }
+
+  /// The gateway `domain` publishes.
+  private func gatewayHop(of domain: String, endpoint: String) async throws -> NextHop {
+    guard let url = try await directory.gatewayURL(of: domain) else {
+      throw NSMError.unavailable("domain '\(domain)' publishes no gateway (_nsm-proxy._tcp.\(domain))")
+    }
+    guard let address = try? ServiceAddress(parsing: url) else {
+      throw NSMError.unavailable("domain '\(domain)' publishes an unusable gateway '\(url)'")
+    }
+    return NextHop(address: address, endpointName: endpoint, viaManager: true)
+  }
+
+  /// `nse@domain` as its two parts; INVALID_ARGUMENT for a name a gateway cannot route.
+  static func split(_ name: String) throws(NSMError) -> (String, String) {
+    guard let at = name.lastIndex(of: "@"), at != name.startIndex, name.index(after: at) != name.endIndex else {
+      throw .invalidArgument(
+        "a gateway routes connections to 'endpoint@domain'; network_service_endpoint_name is '\(name)'"
+      )
+    }
+    return (String(name[..<at]), String(name[name.index(after: at)...]))
+  }
+
+  /// The service's name within `domain`: without `@domain` when it carries it.
+  static func local(_ service: String, in domain: String) -> String {
+    guard let at = service.lastIndex(of: "@"),
+      normalized(String(service[service.index(after: at)...])) == normalized(domain)
+    else { return service }
+    return String(service[..<at])
+  }
+
+  static func normalized(_ domain: String) -> String {
+    var domain = domain.lowercased()
+    if domain.hasSuffix(".") { domain.removeLast() }
+    return domain
+  }
+}

@@ -1,0 +1,29 @@
+public import NSMCore
+public import NSMTransport
+
+/// What `nsm proxy` runs with (upstream's cmd-nsmgr-proxy; environment names in brackets):
+/// `--name` (NSM_NAME), `--domain`, `--listen` (NSM_LISTEN_ON), `--registry`
+/// (NSM_REGISTRY_URL: its own domain's registry), `--public-url` (what other domains dial),
+/// `--dns-server` (how other domains' gateways are found).
+public struct ProxyConfiguration: Sendable {
+  public var name = "nsmgr-proxy"
+  /// The domains this gateway serves; the first is its own name for them.
+  public var domains: [String]
+  public var listen: [ServiceAddress]
+  public var registry: ServiceAddress
+  /// Where other domains reach it; published as `_nsm-proxy._tcp.DOMAIN`.
+  public var publicURL: String?
+  /// Other domains' gateways (`_nsm-proxy._tcp.DOMAIN`).
+  public var directory: any DomainDirectory
+  public var identity: WorkloadIdentity?
+  public var maxTokenLifetime: Duration = .seconds(600)
+  public var limits = ServerLimits()
+  public var time: any TimeSource = SystemTime()
+
+  public init(domains: [String], listen: [ServiceAddress], registry: ServiceAddress, directory: any DomainDirectory) {
+    self.domains = domains
+    self.listen = listen
+    self.registry = registry
+    self.directory = directory
+  }
+}

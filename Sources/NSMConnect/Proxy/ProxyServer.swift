@@ -1,0 +1,113 @@
+internal import GRPCCore
+public import Logging
+internal import NSMAPI
+internal import NSMCore
+internal import NSMRegistry
+public import NSMTransport
+public import ServiceLifecycle
+
+/// `nsm proxy`: a domain's gateway (upstream's nsmgr-proxy). Managers of its domain send it the
+/// connections whose endpoint lives in another domain; it passes them to that domain's gateway,
+/// and takes connections from other domains' gateways to the manager of the endpoint in its own
+/// domain. Refresh, Close and the connection monitor pass through it like through any hop.
+public final class ProxyServer: Service {
+  public let configuration: ProxyConfiguration
+  public let monitor = ConnectionMonitor()
+  public let routes: Routes
+  public let pool: PeerPool
+  private let registry: GRPCClient<PeerTransport>
+  private let hosts: [GRPCServerHost]
+  private let streams = ActiveStreams()
+  private let logger: Logger
+
+  public init(configuration: ProxyConfiguration, logger: Logger) throws {
+    self.configuration = configuration
+    self.logger = logger
+    let time = configuration.time
+    pool = PeerPool(logger: logger, identity: configuration.identity, time: time)
+    var factory = ClientFactory(identity: configuration.identity)
+    factory.pathTokens = true
+    factory.maxTokenLifetime = configuration.maxTokenLifetime
+    let registry = try factory.client(for: configuration.registry)
+    self.registry = registry
+    let streams = self.streams
+    let monitor = self.monitor
+    let pool = self.pool
+    let downstream = DownstreamMonitors(
+      name: configuration.name,
+      pool: pool,
+      monitor: monitor,
+      identity: configuration.identity,
+      maxTokenLifetime: configuration.maxTokenLifetime,
+      logger: logger
+    )
+    let routes = Routes { downstream.routeChanged($0, $1) }
+    self.routes = routes
+    let caller = NextHopCaller(
+      pool: pool,
+      identity: configuration.identity,
+      maxTokenLifetime: configuration.maxTokenLifetime,
+      time: time
+    )
+    let chain = ConnectChain {
+      hopBase(
+        name: configuration.name,
+        identity: configuration.identity,
+        maxTokenLifetime: configuration.maxTokenLifetime,
+        monitor: monitor,
+        time: time
+      )
+      GatewayRouteElement(
+        domains: configuration.domains,
+        directory: configuration.directory,
+        registry: RegistryDirectory(grpc: registry),
+        routes: routes
+      )
+      ForwardElement(caller: caller, routes: routes)
+    }
+    hosts = try configuration.listen.map {
+      try GRPCServerHost(
+        address: $0,
+        identity: configuration.identity,
+        limits: configuration.limits,
+        services: [
+          NetworkServiceService(chain: chain, logger: logger, time: time),
+          MonitorConnectionService(monitor: monitor, streams: streams),
+        ]
+      )
+    }
+  }
+
+  /// Everything a gateway process runs.
+  public var services: [any Service] { [pool, self] }
+
+  public func run() async throws {
+    let hosts = self.hosts
+    let registry = self.registry
+    let streams = self.streams
+    let monitor = self.monitor
+    let logger = self.logger
+    try await withGracefulShutdownHandler {
+      try await withThrowingDiscardingTaskGroup { group in
+        group.addTask { try await registry.runConnections() }
+        for host in hosts { group.addTask { try await host.serve() } }
+        var addresses: [String] = []
+        for host in hosts { addresses.append(try await host.listeningAddress.description) }
+        logger.info(
+          "proxy listening",
+          metadata: [
+            "name": "\(self.configuration.name)", "domains": "\(self.configuration.domains.joined(separator: ","))",
+            "listen": "\(addresses.joined(separator: ","))", "registry": "\(self.configuration.registry)",
+            "public-url": "\(self.configuration.publicURL ?? "-")",
+          ]
+        )
+      }
+    } onGracefulShutdown: {
+      logger.info("proxy shutting down")
+      streams.closeAll()
+      monitor.finishAll()
+      for host in hosts { host.beginGracefulShutdown() }
+      registry.beginGracefulShutdown()
+    }
+  }
+}
