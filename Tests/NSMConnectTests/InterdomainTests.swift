@@ -144,4 +144,80 @@ struct InterdomainTests {
       #expect(listing.stdout.isEmpty, "\(listing.stdout)")
     }
   }
+
+  @Test func killedGatewaysAndAKilledEndpointHealWithoutRestartingTheClient() async throws {
+    let a = "a.gw-heal.nsm.test"
+    let b = "b.gw-heal.nsm.test"
+    let domains = try await TestDomains.start([a, b])
+    let dns = domains.nsd.server.description
+    let gatewayA = try #require(domains[a].gatewayURL)
+    let gatewayB = try #require(domains[b].gatewayURL)
+    try await ConnectSandbox.run(registryArguments: ["--domain", a, "--dns-server", dns]) { sandbox in
+      let registryB = try await sandbox.registry(
+        "registry-b",
+        arguments: ["--domain", b, "--listen", "tcp://127.0.0.1:\(domains[b].registryPort)", "--dns-server", dns]
+      )
+      _ = try await NSMProcess.run(
+        ["apply", "-f", "-", "--registry", registryB.description],
+        stdin: Self.serviceDocument
+      )
+      func startGateway(_ name: String, _ domain: String, _ registry: ServiceAddress, _ url: String) async throws
+        -> NSMProcess.Running
+      {
+        try await sandbox.proxy(
+          name,
+          domain: domain,
+          registry: registry,
+          listen: url,
+          arguments: ["--dns-server", dns]
+        )
+      }
+      var proxyA = try await startGateway("proxy-a", a, sandbox.registry, gatewayA)
+      var proxyB = try await startGateway("proxy-b", b, registryB, gatewayB)
+      let managerA = try await sandbox.manager("mgr-a", node: "node-a", arguments: ["--proxy-url", gatewayA])
+      let managerB = try await sandbox.manager("mgr-b", node: "node-b", registry: registryB)
+      let first = try await sandbox.endpoint("nse-b1", manager: managerB, services: ["simple"], cidr: "10.152.0.0/24")
+      let second = try await sandbox.endpoint("nse-b2", manager: managerB, services: ["simple"], cidr: "10.152.0.0/24")
+      let client = try sandbox.client("nsc-a", manager: managerA, services: ["simple@\(b)"])
+      var lines = ConnectionLines(client)
+      let connection = try await lines.next()
+      #expect(connection.hops.count == 6)
+      @Sendable func heldEverywhere() async -> Bool {
+        for hop in [managerA.url.description, gatewayA, gatewayB, managerB.url.description] {
+          guard let listing = try? await NSMProcess.run(["get", "connections", "--manager", hop, "-o", "json"]),
+            listing.status == 0, !listing.stdout.isEmpty
+          else { return false }
+        }
+        return true
+      }
+
+      // Each gateway killed outright and started again at its address: the client's connection
+      // comes back through it.
+      for (name, url) in [("proxy-b", gatewayB), ("proxy-a", gatewayA)] {
+        let victim = name == "proxy-b" ? proxyB : proxyA
+        victim.signal(SIGKILL)
+        _ = await victim.waitForExit()
+        let restarted = try await startGateway(
+          name,
+          name == "proxy-b" ? b : a,
+          name == "proxy-b" ? registryB : sandbox.registry,
+          url
+        )
+        if name == "proxy-b" { proxyB = restarted } else { proxyA = restarted }
+        #expect(await eventually(within: .seconds(20)) { await heldEverywhere() }, "healed after \(name) died")
+        #expect(client.process.isRunning)
+      }
+
+      // The endpoint it reaches is killed: the DOWN crosses both gateways and the client moves
+      // to the other endpoint in B.
+      let victim = connection.networkServiceEndpointName.hasPrefix("nse-b1") ? "nse-b1" : "nse-b2"
+      let survivor = victim == "nse-b1" ? "nse-b2" : "nse-b1"
+      (victim == "nse-b1" ? first : second).signal(SIGKILL)
+      let healed = try await lines.next(within: .seconds(20)) {
+        $0.state == .up && $0.networkServiceEndpointName == "\(survivor)@\(b)"
+      }
+      #expect(healed.hops == ["nsc-a", "mgr-a", "proxy-a", "proxy-b", "mgr-b", survivor])
+      #expect(client.process.isRunning)
+    }
+  }
 }
