@@ -19,6 +19,7 @@ let package = Package(
     .library(name: "NSMRegistry", targets: ["NSMRegistry"]),
     .library(name: "NSMConnect", targets: ["NSMConnect"]),
     .library(name: "NSMDataplane", targets: ["NSMDataplane"]),
+    .library(name: "NSMRelay", targets: ["NSMRelay"]),
     .library(name: "NSMPostgres", targets: ["NSMPostgres"]),
     .library(name: "NSMDNS", targets: ["NSMDNS"]),
     .library(name: "NSMCLI", targets: ["NSMCLI"]),
@@ -138,6 +139,14 @@ let package = Package(
       dependencies: [
         "NSMCore",
         .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .target(
+      name: "NSMRelay",
+      dependencies: [
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
       ],
       swiftSettings: strictSettings
     ),
@@ -297,6 +306,15 @@ let package = Package(
         "NSMTransport", "NSMRegistry", "NSMStore", "NSMCore", "NSMAPI", "NSMTesting",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "NSMRelayTests",
+      dependencies: [
+        "NSMRelay",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
       ],
       swiftSettings: strictSettings
     ),

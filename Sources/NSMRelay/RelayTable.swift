@@ -1,0 +1,135 @@
+internal import Synchronization
+
+/// The two sides of a gateway: its own domain's managers (inside) and the other domain's
+/// gateway (outside).
+public enum RelaySide: Sendable, Hashable, CustomStringConvertible {
+  case inside
+  case outside
+
+  public var other: RelaySide { self == .inside ? .outside : .inside }
+  public var description: String { self == .inside ? "inside" : "outside" }
+}
+
+/// One side of a spliced vWire: the peer's address and UDP port, and the VNI on that side.
+public struct RelayLeg: Sendable, Hashable {
+  public var address: String
+  public var port: Int
+  public var vni: UInt32
+
+  public init(address: String, port: Int, vni: UInt32) {
+    self.address = address
+    self.port = port
+    self.vni = vni
+  }
+}
+
+/// Which VXLAN packets a gateway relays, and where: a packet that arrives on one side with a VNI
+/// of a splice, from that splice's peer on that side, leaves on the other side toward the other
+/// peer with the other side's VNI. Anything else (an unknown VNI, a known VNI from another
+/// address, not VXLAN at all) is dropped and counted. VNIs are unique per side: a gateway chooses
+/// them itself on each side, so no two vWires share a tunnel.
+public final class RelayTable: Sendable {
+  public struct Counters: Sendable, Equatable {
+    public var relayed = 0
+    public var unknownVNI = 0
+    public var wrongSource = 0
+    public var notVXLAN = 0
+
+    public var dropped: Int { unknownVNI + wrongSource + notVXLAN }
+
+    public init(relayed: Int = 0, unknownVNI: Int = 0, wrongSource: Int = 0, notVXLAN: Int = 0) {
+      self.relayed = relayed
+      self.unknownVNI = unknownVNI
+      self.wrongSource = wrongSource
+      self.notVXLAN = notVXLAN
+    }
+  }
+
+  public struct Splice: Sendable, Hashable {
+    public var inside: RelayLeg
+    public var outside: RelayLeg
+
+    public init(inside: RelayLeg, outside: RelayLeg) {
+      self.inside = inside
+      self.outside = outside
+    }
+
+    public func leg(_ side: RelaySide) -> RelayLeg { side == .inside ? inside : outside }
+  }
+
+  /// Where a packet goes: the side to send it from, the peer and the VNI to write.
+  public struct Forward: Sendable, Equatable {
+    public var side: RelaySide
+    public var leg: RelayLeg
+  }
+
+  private struct State {
+    var splices: [String: Splice] = [:]
+    /// (side, VNI) → splice id.
+    var byVNI: [RelaySide: [UInt32: String]] = [.inside: [:], .outside: [:]]
+    var counters = Counters()
+  }
+
+  private let state = Mutex(State())
+
+  public init() {}
+
+  /// Adds or replaces splice `id`; FAILED_PRECONDITION-like false when a VNI is taken on a side
+  /// by another splice.
+  @discardableResult
+  public func set(_ id: String, _ splice: Splice) -> Bool {
+    state.withLock { state in
+      for side in [RelaySide.inside, .outside] {
+        if let holder = state.byVNI[side]?[splice.leg(side).vni], holder != id { return false }
+      }
+      if let old = state.splices[id] {
+        for side in [RelaySide.inside, .outside] { state.byVNI[side]?[old.leg(side).vni] = nil }
+      }
+      state.splices[id] = splice
+      for side in [RelaySide.inside, .outside] { state.byVNI[side]?[splice.leg(side).vni] = id }
+      return true
+    }
+  }
+
+  public func remove(_ id: String) {
+    state.withLock { state in
+      guard let old = state.splices.removeValue(forKey: id) else { return }
+      for side in [RelaySide.inside, .outside] { state.byVNI[side]?[old.leg(side).vni] = nil }
+    }
+  }
+
+  public func splice(_ id: String) -> Splice? { state.withLock { $0.splices[id] } }
+
+  /// Whether `vni` is free on `side` (or held by splice `id` itself).
+  public func isFree(_ vni: UInt32, on side: RelaySide, for id: String? = nil) -> Bool {
+    state.withLock { state in
+      guard let holder = state.byVNI[side]?[vni] else { return true }
+      return holder == id
+    }
+  }
+
+  public var count: Int { state.withLock { $0.splices.count } }
+  public var counters: Counters { state.withLock { $0.counters } }
+
+  /// Where a packet with `vni` from `source` arriving on `side` goes; nil (and counted) when
+  /// it is not relayed.
+  public func route(vni: UInt32, from source: String, arrivingOn side: RelaySide) -> Forward? {
+    state.withLock { state in
+      guard let id = state.byVNI[side]?[vni], let splice = state.splices[id] else {
+        state.counters.unknownVNI += 1
+        return nil
+      }
+      guard splice.leg(side).address == source else {
+        state.counters.wrongSource += 1
+        return nil
+      }
+      state.counters.relayed += 1
+      return Forward(side: side.other, leg: splice.leg(side.other))
+    }
+  }
+
+  /// A packet that is not VXLAN (too short, or without the I flag).
+  public func countNotVXLAN() {
+    state.withLock { $0.counters.notVXLAN += 1 }
+  }
+}

@@ -1,0 +1,110 @@
+import NIOCore
+import NIOPosix
+import NSMRelay
+import Synchronization
+import Testing
+
+/// The gateway's userspace relay over real UDP sockets on loopback: a manager's packets cross
+/// to the other gateway with the other side's VNI and back, and packets from an address or with
+/// a VNI that was not negotiated never leave.
+struct VXLANRelayTests {
+  /// A UDP socket of the test's: sends datagrams and collects what arrives.
+  struct Peer {
+    let channel: any Channel
+    let collector: Collector
+
+    final class Collector: ChannelInboundHandler, Sendable {
+      typealias InboundIn = AddressedEnvelope<ByteBuffer>
+      let seen = Mutex<[[UInt8]]>([])
+
+      func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        seen.withLock { $0.append(Array(envelope.data.readableBytesView)) }
+      }
+    }
+
+    static func bind(_ host: String) async throws -> Peer {
+      let collector = Collector()
+      let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .channelInitializer { channel in
+          channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
+        }
+        .bind(host: host, port: 0)
+        .get()
+      return Peer(channel: channel, collector: collector)
+    }
+
+    var port: Int { channel.localAddress?.port ?? 0 }
+
+    func send(_ bytes: [UInt8], to address: SocketAddress) async throws {
+      try await channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: ByteBuffer(bytes: bytes)))
+    }
+
+    var received: [[UInt8]] { collector.seen.withLock { $0 } }
+  }
+
+  static func vxlan(_ vni: UInt32, _ payload: String) -> [UInt8] {
+    [0x08, 0, 0, 0, UInt8(vni >> 16 & 0xff), UInt8(vni >> 8 & 0xff), UInt8(vni & 0xff), 0] + Array(payload.utf8)
+  }
+
+  static func vni(of packet: [UInt8]) -> UInt32 {
+    UInt32(packet[4]) << 16 | UInt32(packet[5]) << 8 | UInt32(packet[6])
+  }
+
+  @Test func aSplicedVWireCrossesBothWaysAndNothingElseDoes() async throws {
+    let table = RelayTable()
+    let relay = try await VXLANRelay.start(table: table, inside: ("127.0.0.1", 0), outside: ("127.0.0.1", 0))
+    let manager = try await Peer.bind("127.0.0.1")
+    let otherGateway = try await Peer.bind("127.0.0.1")
+    let intruder = try await Peer.bind("127.0.0.2")
+    let inside = try #require(relay.address(of: .inside))
+    let outside = try #require(relay.address(of: .outside))
+    #expect(
+      table.set(
+        "conn-1",
+        .init(
+          inside: RelayLeg(address: "127.0.0.1", port: manager.port, vni: 100),
+          outside: RelayLeg(address: "127.0.0.1", port: otherGateway.port, vni: 200)
+        )
+      )
+    )
+
+    try await manager.send(Self.vxlan(100, "out"), to: inside)
+    try await otherGateway.send(Self.vxlan(200, "back"), to: outside)
+    try await intruder.send(Self.vxlan(100, "intruder"), to: inside)
+    try await manager.send(Self.vxlan(101, "wrong vni"), to: inside)
+    try await manager.send([1, 2, 3], to: inside)
+    // Loopback delivers within moments; what has not arrived by then was dropped.
+    try await Task.sleep(for: .milliseconds(500))
+    let crossedOut = otherGateway.received
+    let crossedBack = manager.received
+    #expect(intruder.received.isEmpty)
+
+    #expect(crossedOut.map { String(decoding: $0.dropFirst(8), as: UTF8.self) } == ["out"])
+    #expect(crossedOut.map(Self.vni) == [200], "the outside's VNI")
+    #expect(crossedBack.map { String(decoding: $0.dropFirst(8), as: UTF8.self) } == ["back"])
+    #expect(crossedBack.map(Self.vni) == [100], "the inside's VNI")
+    #expect(
+      table.counters == RelayTable.Counters(relayed: 2, unknownVNI: 1, wrongSource: 1, notVXLAN: 1),
+      "\(table.counters)"
+    )
+    await relay.close()
+  }
+
+  @Test func aVNIIsHeldByOneSpliceOnEachSideAndFreedOnRemoval() {
+    let table = RelayTable()
+    let splice = RelayTable.Splice(
+      inside: RelayLeg(address: "10.0.0.1", port: 4789, vni: 7),
+      outside: RelayLeg(address: "198.51.100.2", port: 4789, vni: 9)
+    )
+    #expect(table.set("a", splice))
+    var clash = splice
+    clash.outside.vni = 10
+    #expect(!table.set("b", clash), "VNI 7 is a's on the inside")
+    #expect(table.set("a", clash), "a splice may move its own VNIs")
+    #expect(table.isFree(9, on: .outside))
+    table.remove("a")
+    #expect(table.isFree(7, on: .inside) && table.isFree(10, on: .outside))
+    #expect(table.route(vni: 7, from: "10.0.0.1", arrivingOn: .inside) == nil)
+  }
+}
