@@ -154,6 +154,7 @@ let package = Package(
       name: "NSMConnect",
       dependencies: [
         "NSMDataplane",
+        "NSMRelay",
         "NSMAPI",
         "NSMAPIGRPC",
         "NSMCore",

@@ -18,6 +18,7 @@ packages=(
   iputils-ping        # ping through vWires in the data-plane tests
   iperf3              # throughput through vWires in the data-plane benchmarks
   nftables            # nft: keeps foreign packets out of VXLAN vWires
+  ethtool             # the gateway relay test turns checksum offload off on its veth underlay
 )
 
 missing=()

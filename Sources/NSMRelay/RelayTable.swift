@@ -26,8 +26,9 @@ public struct RelayLeg: Sendable, Hashable {
 /// Which VXLAN packets a gateway relays, and where: a packet that arrives on one side with a VNI
 /// of a splice, from that splice's peer on that side, leaves on the other side toward the other
 /// peer with the other side's VNI. Anything else (an unknown VNI, a known VNI from another
-/// address, not VXLAN at all) is dropped and counted. VNIs are unique per side: a gateway chooses
-/// them itself on each side, so no two vWires share a tunnel.
+/// address, not VXLAN at all) is dropped and counted. A (peer address, VNI) pair is unique per
+/// side: no two vWires share a tunnel, while two peers (two managers of a domain) may each use
+/// the same VNI toward the gateway.
 public final class RelayTable: Sendable {
   public struct Counters: Sendable, Equatable {
     public var relayed = 0
@@ -65,8 +66,8 @@ public final class RelayTable: Sendable {
 
   private struct State {
     var splices: [String: Splice] = [:]
-    /// (side, VNI) → splice id.
-    var byVNI: [RelaySide: [UInt32: String]] = [.inside: [:], .outside: [:]]
+    /// (side, VNI, peer address) → splice id.
+    var byVNI: [RelaySide: [UInt32: [String: String]]] = [.inside: [:], .outside: [:]]
     var counters = Counters()
   }
 
@@ -74,19 +75,21 @@ public final class RelayTable: Sendable {
 
   public init() {}
 
-  /// Adds or replaces splice `id`; FAILED_PRECONDITION-like false when a VNI is taken on a side
-  /// by another splice.
+  /// Adds or replaces splice `id`; false (and nothing changed) when a side's peer and VNI are
+  /// another splice's.
   @discardableResult
   public func set(_ id: String, _ splice: Splice) -> Bool {
     state.withLock { state in
       for side in [RelaySide.inside, .outside] {
-        if let holder = state.byVNI[side]?[splice.leg(side).vni], holder != id { return false }
+        let leg = splice.leg(side)
+        if let holder = state.byVNI[side]?[leg.vni]?[leg.address], holder != id { return false }
       }
-      if let old = state.splices[id] {
-        for side in [RelaySide.inside, .outside] { state.byVNI[side]?[old.leg(side).vni] = nil }
-      }
+      if let old = state.splices[id] { Self.unindex(old, in: &state) }
       state.splices[id] = splice
-      for side in [RelaySide.inside, .outside] { state.byVNI[side]?[splice.leg(side).vni] = id }
+      for side in [RelaySide.inside, .outside] {
+        let leg = splice.leg(side)
+        state.byVNI[side, default: [:]][leg.vni, default: [:]][leg.address] = id
+      }
       return true
     }
   }
@@ -94,16 +97,24 @@ public final class RelayTable: Sendable {
   public func remove(_ id: String) {
     state.withLock { state in
       guard let old = state.splices.removeValue(forKey: id) else { return }
-      for side in [RelaySide.inside, .outside] { state.byVNI[side]?[old.leg(side).vni] = nil }
+      Self.unindex(old, in: &state)
+    }
+  }
+
+  private static func unindex(_ splice: Splice, in state: inout State) {
+    for side in [RelaySide.inside, .outside] {
+      let leg = splice.leg(side)
+      state.byVNI[side]?[leg.vni]?[leg.address] = nil
+      if state.byVNI[side]?[leg.vni]?.isEmpty == true { state.byVNI[side]?[leg.vni] = nil }
     }
   }
 
   public func splice(_ id: String) -> Splice? { state.withLock { $0.splices[id] } }
 
-  /// Whether `vni` is free on `side` (or held by splice `id` itself).
-  public func isFree(_ vni: UInt32, on side: RelaySide, for id: String? = nil) -> Bool {
+  /// Whether `vni` with `peer` is free on `side` (or held by splice `id` itself).
+  public func isFree(_ vni: UInt32, with peer: String, on side: RelaySide, for id: String? = nil) -> Bool {
     state.withLock { state in
-      guard let holder = state.byVNI[side]?[vni] else { return true }
+      guard let holder = state.byVNI[side]?[vni]?[peer] else { return true }
       return holder == id
     }
   }
@@ -115,11 +126,11 @@ public final class RelayTable: Sendable {
   /// it is not relayed.
   public func route(vni: UInt32, from source: String, arrivingOn side: RelaySide) -> Forward? {
     state.withLock { state in
-      guard let id = state.byVNI[side]?[vni], let splice = state.splices[id] else {
+      guard let peers = state.byVNI[side]?[vni] else {
         state.counters.unknownVNI += 1
         return nil
       }
-      guard splice.leg(side).address == source else {
+      guard let id = peers[source], let splice = state.splices[id] else {
         state.counters.wrongSource += 1
         return nil
       }

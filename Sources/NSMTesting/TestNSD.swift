@@ -9,6 +9,7 @@ public final class TestNSD: Sendable {
   private let folder: String
   private let process = Mutex<Process?>(nil)
   private let port: Int
+  private let launcher: [String]
 
   /// The project's zone files, by zone name.
   public static let projectZones: [String: String] = {
@@ -25,8 +26,13 @@ public final class TestNSD: Sendable {
     return zones
   }()
 
-  /// Starts nsd serving `zones` (zone name → zone file text) and the project's zones.
-  public static func start(zones extra: [String: String] = [:]) async throws -> TestNSD {
+  /// Starts nsd serving `zones` (zone name → zone file text) and the project's zones, on
+  /// `address` (a test namespace's, with `launcher` running it there).
+  public static func start(
+    zones extra: [String: String] = [:],
+    address: String = "127.0.0.1",
+    launcher: [String] = []
+  ) async throws -> TestNSD {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nsm-nsd-\(UUID().uuidString.prefix(8))")
       .path
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -34,7 +40,7 @@ public final class TestNSD: Sendable {
     let port = try freeLoopbackPort()
     var config = """
       server:
-        ip-address: 127.0.0.1@\(port)
+        ip-address: \(address)@\(port)
         username: ""
         chroot: ""
         zonesdir: "\(folder)"
@@ -54,21 +60,28 @@ public final class TestNSD: Sendable {
       config += "zone:\n  name: \(name)\n  zonefile: \"\(name).zone\"\n"
     }
     try config.write(toFile: "\(folder)/nsd.conf", atomically: true, encoding: .utf8)
-    let nsd = TestNSD(server: NameServer(host: "127.0.0.1", port: UInt16(port)), folder: folder, port: port)
+    let nsd = TestNSD(
+      server: NameServer(host: address, port: UInt16(port)),
+      folder: folder,
+      port: port,
+      launcher: launcher
+    )
     try await nsd.launch(firstZone: zones.keys.sorted().first ?? "a.nsm.test")
     return nsd
   }
 
-  private init(server: NameServer, folder: String, port: Int) {
+  private init(server: NameServer, folder: String, port: Int, launcher: [String]) {
     self.server = server
     self.folder = folder
     self.port = port
+    self.launcher = launcher
   }
 
   private func launch(firstZone: String) async throws {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/sbin/nsd")
-    process.arguments = ["-c", "\(folder)/nsd.conf", "-d"]
+    let command = launcher + ["/usr/sbin/nsd", "-c", "\(folder)/nsd.conf", "-d"]
+    process.executableURL = URL(fileURLWithPath: command[0])
+    process.arguments = Array(command.dropFirst())
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
     process.standardInput = FileHandle.nullDevice
@@ -77,10 +90,8 @@ public final class TestNSD: Sendable {
     for _ in 0..<200 {
       // Over TCP: a port not listening yet refuses at once, where a UDP query would wait out
       // drill's five-second timeout.
-      let (status, _) = try await runProgram(
-        "/usr/bin/drill",
-        ["-t", "-Q", "-p", "\(port)", "@127.0.0.1", "SOA", firstZone]
-      )
+      let probe = launcher + ["/usr/bin/drill", "-t", "-Q", "-p", "\(port)", "@\(server.host)", "SOA", firstZone]
+      let (status, _) = try await runProgram(probe[0], Array(probe.dropFirst()))
       if status == 0 { return }
       guard process.isRunning else { break }
       try await Task.sleep(for: .milliseconds(25))

@@ -70,6 +70,9 @@ struct VXLANRelayTests {
     )
 
     try await manager.send(Self.vxlan(100, "out"), to: inside)
+    // A full-size frame crosses whole (a vector read must not cut datagrams short).
+    let large = String(repeating: "0123456789", count: 150)
+    try await manager.send(Self.vxlan(100, large), to: inside)
     try await otherGateway.send(Self.vxlan(200, "back"), to: outside)
     try await intruder.send(Self.vxlan(100, "intruder"), to: inside)
     try await manager.send(Self.vxlan(101, "wrong vni"), to: inside)
@@ -80,18 +83,18 @@ struct VXLANRelayTests {
     let crossedBack = manager.received
     #expect(intruder.received.isEmpty)
 
-    #expect(crossedOut.map { String(decoding: $0.dropFirst(8), as: UTF8.self) } == ["out"])
-    #expect(crossedOut.map(Self.vni) == [200], "the outside's VNI")
+    #expect(crossedOut.map { String(decoding: $0.dropFirst(8), as: UTF8.self) } == ["out", large])
+    #expect(crossedOut.map(Self.vni) == [200, 200], "the outside's VNI")
     #expect(crossedBack.map { String(decoding: $0.dropFirst(8), as: UTF8.self) } == ["back"])
     #expect(crossedBack.map(Self.vni) == [100], "the inside's VNI")
     #expect(
-      table.counters == RelayTable.Counters(relayed: 2, unknownVNI: 1, wrongSource: 1, notVXLAN: 1),
+      table.counters == RelayTable.Counters(relayed: 3, unknownVNI: 1, wrongSource: 1, notVXLAN: 1),
       "\(table.counters)"
     )
     await relay.close()
   }
 
-  @Test func aVNIIsHeldByOneSpliceOnEachSideAndFreedOnRemoval() {
+  @Test func aPeerAndVNIAreHeldByOneSpliceOnEachSideAndFreedOnRemoval() {
     let table = RelayTable()
     let splice = RelayTable.Splice(
       inside: RelayLeg(address: "10.0.0.1", port: 4789, vni: 7),
@@ -100,11 +103,16 @@ struct VXLANRelayTests {
     #expect(table.set("a", splice))
     var clash = splice
     clash.outside.vni = 10
-    #expect(!table.set("b", clash), "VNI 7 is a's on the inside")
+    #expect(!table.set("b", clash), "VNI 7 with 10.0.0.1 is a's on the inside")
+    var otherPeer = clash
+    otherPeer.inside.address = "10.0.0.2"
+    otherPeer.outside.vni = 11
+    #expect(table.set("c", otherPeer), "another manager may use VNI 7 too")
     #expect(table.set("a", clash), "a splice may move its own VNIs")
-    #expect(table.isFree(9, on: .outside))
+    #expect(table.isFree(9, with: "198.51.100.2", on: .outside))
     table.remove("a")
-    #expect(table.isFree(7, on: .inside) && table.isFree(10, on: .outside))
+    #expect(table.isFree(7, with: "10.0.0.1", on: .inside) && table.isFree(10, with: "198.51.100.2", on: .outside))
+    #expect(table.route(vni: 7, from: "10.0.0.2", arrivingOn: .inside)?.leg.vni == 11)
     #expect(table.route(vni: 7, from: "10.0.0.1", arrivingOn: .inside) == nil)
   }
 }

@@ -28,6 +28,13 @@ struct ProxyCommand: AsyncParsableCommand {
   var listen: [String] = []
   @Option(help: "This domain's registry (env NSM_REGISTRY_URL; default tcp://127.0.0.1:5002).") var registry: String?
   @Option(help: "Where other domains reach it, as published in DNS (env NSM_PUBLIC_URL).") var publicURL: String?
+  @Option(
+    help:
+      "The relay's address for this domain's managers, IP[:PORT] (env NSM_INSIDE_TUNNEL; port 4789, the managers' VXLAN port). With --outside-tunnel, vWires are spliced here."
+  )
+  var insideTunnel: String?
+  @Option(help: "The relay's address for other domains' gateways, IP[:PORT] (env NSM_OUTSIDE_TUNNEL; port 4789).")
+  var outsideTunnel: String?
   @OptionGroup var dns: DNSOptions
   @OptionGroup(title: "Identity") var tls: TLSOptions
   @Option(help: "trace, debug, info, warn, error (env NSM_LOG_LEVEL; default info).") var logLevel: String?
@@ -71,7 +78,38 @@ struct ProxyCommand: AsyncParsableCommand {
         return address.description
       }
     }
+    let inside = setting(insideTunnel, env: "NSM_INSIDE_TUNNEL")
+    let outside = setting(outsideTunnel, env: "NSM_OUTSIDE_TUNNEL")
+    switch (inside, outside) {
+    case (nil, nil): break
+    case (let inside?, let outside?):
+      let sides = (
+        inside: try Self.tunnel(inside, flag: "inside-tunnel", env: "NSM_INSIDE_TUNNEL"),
+        outside: try Self.tunnel(outside, flag: "outside-tunnel", env: "NSM_OUTSIDE_TUNNEL")
+      )
+      if sides.inside.address == sides.outside.address && sides.inside.port == sides.outside.port {
+        throw ValidationError("--inside-tunnel and --outside-tunnel must differ (address or port)")
+      }
+      configuration.relay = sides
+    default:
+      throw ValidationError(
+        "--inside-tunnel and --outside-tunnel go together (env NSM_INSIDE_TUNNEL, NSM_OUTSIDE_TUNNEL)"
+      )
+    }
     return configuration
+  }
+
+  /// `IP` or `IP:PORT` (`[v6]:PORT`), port 4789 unless given.
+  static func tunnel(_ text: String, flag: String, env: String) throws -> GatewayRelayElement.Side {
+    try parseSetting(text, flag: flag, env: env) { text throws(NSMError) in
+      if IPPrefix.parseAddress(text) != nil { return GatewayRelayElement.Side(address: text, port: 4789) }
+      guard let split = DomainName.splitHostPort(text), IPPrefix.parseAddress(split.host) != nil,
+        let port = UInt16(split.port), port > 0
+      else {
+        throw .invalidArgument("'\(text)' is not IP[:PORT]")
+      }
+      return GatewayRelayElement.Side(address: split.host, port: Int(port))
+    }
   }
 
   func run() async throws {

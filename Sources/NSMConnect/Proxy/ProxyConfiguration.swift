@@ -15,6 +15,10 @@ public struct ProxyConfiguration: Sendable {
   public var publicURL: String?
   /// Other domains' gateways (`_nsm-proxy._tcp.DOMAIN`).
   public var directory: any DomainDirectory
+  /// The relay's addresses (`--inside-tunnel`, `--outside-tunnel`): where this domain's managers
+  /// and other domains' gateways send the vWires' VXLAN. nil: the gateway passes the managers'
+  /// tunnel parameters through and they tunnel to each other directly.
+  public var relay: (inside: GatewayRelayElement.Side, outside: GatewayRelayElement.Side)?
   public var identity: WorkloadIdentity?
   public var maxTokenLifetime: Duration = .seconds(600)
   public var limits = ServerLimits()

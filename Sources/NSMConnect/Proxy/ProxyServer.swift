@@ -3,6 +3,7 @@ public import Logging
 internal import NSMAPI
 internal import NSMCore
 internal import NSMRegistry
+public import NSMRelay
 public import NSMTransport
 public import ServiceLifecycle
 
@@ -15,6 +16,8 @@ public final class ProxyServer: Service {
   public let monitor = ConnectionMonitor()
   public let routes: Routes
   public let pool: PeerPool
+  /// The vWires spliced here, with a relay.
+  public let relayTable = RelayTable()
   private let registry: GRPCClient<PeerTransport>
   private let hosts: [GRPCServerHost]
   private let streams = ActiveStreams()
@@ -49,6 +52,7 @@ public final class ProxyServer: Service {
       maxTokenLifetime: configuration.maxTokenLifetime,
       time: time
     )
+    let relayTable = self.relayTable
     let chain = ConnectChain {
       hopBase(
         name: configuration.name,
@@ -57,6 +61,16 @@ public final class ProxyServer: Service {
         monitor: monitor,
         time: time
       )
+      if let relay = configuration.relay {
+        GatewayRelayElement(
+          domains: configuration.domains,
+          inside: relay.inside,
+          outside: relay.outside,
+          table: relayTable
+        )
+      } else {
+        PassThrough()
+      }
       GatewayRouteElement(
         domains: configuration.domains,
         directory: configuration.directory,
@@ -82,6 +96,24 @@ public final class ProxyServer: Service {
   public var services: [any Service] { [pool, self] }
 
   public func run() async throws {
+    var relay: VXLANRelay?
+    if let sides = configuration.relay {
+      relay = try await VXLANRelay.start(
+        table: relayTable,
+        inside: (sides.inside.address, sides.inside.port),
+        outside: (sides.outside.address, sides.outside.port)
+      )
+    }
+    do {
+      try await serve(relay: relay)
+    } catch {
+      await relay?.close()
+      throw error
+    }
+    await relay?.close()
+  }
+
+  private func serve(relay: VXLANRelay?) async throws {
     let hosts = self.hosts
     let registry = self.registry
     let streams = self.streams
@@ -99,6 +131,8 @@ public final class ProxyServer: Service {
             "name": "\(self.configuration.name)", "domains": "\(self.configuration.domains.joined(separator: ","))",
             "listen": "\(addresses.joined(separator: ","))", "registry": "\(self.configuration.registry)",
             "public-url": "\(self.configuration.publicURL ?? "-")",
+            "relay":
+              "\(relay.map { "\($0.address(of: .inside).map { "\($0)" } ?? "?") ↔ \($0.address(of: .outside).map { "\($0)" } ?? "?")" } ?? "none")",
           ]
         )
       }

@@ -1,0 +1,152 @@
+import Foundation
+import NSMAPI
+import NSMCore
+import NSMTesting
+import Testing
+
+/// A vWire across two domains whose packets pass only through the gateways: each domain's node
+/// reaches its own gateway, the gateways reach each other over a "wan" link, and the gateways
+/// drop any VXLAN they would forward between the domains, so the managers cannot tunnel to each
+/// other directly. Each manager's tunnel ends at its own gateway's relay, which splices it to
+/// the other gateway's. Everything lives in namespaces the test makes.
+@Suite("vWires across domains through the gateways' relays", .serialized, .enabled(if: TestNamespaces.available))
+struct GatewayRelayTests {
+  @Test func aClientInAPingsAndStreamsToAnEndpointInBThroughBothRelays() async throws {
+    let a = "a.relay.nsm.test"
+    let b = "b.relay.nsm.test"
+    try await TestNamespaces.run(["nodea", "gwa", "gwb", "nodeb", "client", "endpoint"]) { namespaces in
+      // nodea 10.200.1.1 ─ 10.200.1.2 gwa 198.18.0.1 ─ 198.18.0.2 gwb 10.200.2.1 ─ 10.200.2.2 nodeb
+      try await namespaces.connect("nodea", "10.200.1.1/24", "gwa", "10.200.1.2/24", name: "ia")
+      try await namespaces.connect("gwa", "198.18.0.1/24", "gwb", "198.18.0.2/24", name: "wan")
+      try await namespaces.connect("gwb", "10.200.2.1/24", "nodeb", "10.200.2.2/24", name: "ib")
+      for (role, command) in [
+        ("nodea", ["ip", "route", "add", "default", "via", "10.200.1.2"]),
+        ("nodeb", ["ip", "route", "add", "default", "via", "10.200.2.1"]),
+        ("gwa", ["ip", "route", "add", "10.200.2.0/24", "via", "198.18.0.2"]),
+        ("gwb", ["ip", "route", "add", "10.200.1.0/24", "via", "198.18.0.1"]),
+        // A veth underlay would hand the gateway TCP inside VXLAN with its checksum left for
+        // the "hardware" to finish, which a relay in userspace cannot; a physical NIC finishes
+        // it on the wire, as the kernel does with offload off.
+        ("nodea", ["ethtool", "-K", "ia", "tx", "off"]),
+        ("nodeb", ["ethtool", "-K", "ib", "tx", "off"]),
+        ("gwa", ["sysctl", "-qw", "net.ipv4.ip_forward=1"]),
+        ("gwb", ["sysctl", "-qw", "net.ipv4.ip_forward=1"]),
+      ] {
+        let result = try await namespaces.exec(role, command)
+        #expect(result.status == 0, "\(role) \(command): \(result.output)")
+      }
+      // The control plane may cross (registries and gateways talk gRPC); VXLAN may not.
+      for gateway in ["gwa", "gwb"] {
+        let rule = "table inet t { chain f { type filter hook forward priority 0; udp dport 4789 drop; }; }"
+        let result = try await namespaces.exec(gateway, ["nft", rule])
+        #expect(result.status == 0, "\(result.output)")
+      }
+
+      let nsd = try await TestNSD.start(
+        zones: [
+          a: TestDomains.zoneHeader(a)
+            + (try ZoneRecords.lines(
+              domain: a,
+              registry: .init(parsing: "10.200.1.1:5002"),
+              proxy: .init(parsing: "198.18.0.1:5004"),
+              ttl: 5
+            )).joined(separator: "\n") + "\n",
+          b: TestDomains.zoneHeader(b)
+            + (try ZoneRecords.lines(
+              domain: b,
+              registry: .init(parsing: "10.200.2.2:5002"),
+              proxy: .init(parsing: "198.18.0.2:5004"),
+              ttl: 5
+            )).joined(separator: "\n") + "\n",
+        ],
+        address: "10.200.1.1",
+        launcher: namespaces.launcher("nodea")
+      )
+      let dns = nsd.server.description
+      let roles = [
+        "registry": "nodea", "mgr-ra": "nodea", "registry-b": "nodeb", "mgr-rb": "nodeb", "proxy-a": "gwa",
+        "proxy-b": "gwb", "nse-b": "endpoint", "nsc-a": "client",
+      ]
+      try await ConnectSandbox.run(
+        registryArguments: ["--domain", a, "--listen", "tcp://10.200.1.1:5002", "--dns-server", dns],
+        launcher: { roles[$0].map(namespaces.launcher) ?? [] },
+        registryHost: "10.200.1.1"
+      ) { sandbox in
+        let registryB = try await sandbox.registry(
+          "registry-b",
+          arguments: ["--domain", b, "--listen", "tcp://10.200.2.2:5002", "--dns-server", dns]
+        )
+        let applying = try NSMProcess.Running(
+          ["apply", "-f", "-", "--registry", registryB.description],
+          stdin: InterdomainTests.serviceDocument,
+          launcher: namespaces.launcher("nodeb")
+        )
+        let applied = await applying.wait()
+        #expect(applied.status == 0, "\(applied.stderr)")
+        _ = try await sandbox.proxy(
+          "proxy-a",
+          domain: a,
+          registry: sandbox.registry,
+          listen: "tcp://0.0.0.0:5004",
+          arguments: ["--dns-server", dns, "--inside-tunnel", "10.200.1.2", "--outside-tunnel", "198.18.0.1"]
+        )
+        _ = try await sandbox.proxy(
+          "proxy-b",
+          domain: b,
+          registry: registryB,
+          listen: "tcp://0.0.0.0:5004",
+          arguments: ["--dns-server", dns, "--inside-tunnel", "10.200.2.1", "--outside-tunnel", "198.18.0.2"]
+        )
+        let managerA = try await sandbox.manager(
+          "mgr-ra",
+          node: "node-a",
+          host: "10.200.1.1",
+          arguments: ["--dataplane", "kernel", "--proxy-url", "tcp://10.200.1.2:5004"]
+        )
+        let managerB = try await sandbox.manager(
+          "mgr-rb",
+          node: "node-b",
+          host: "10.200.2.2",
+          registry: registryB,
+          arguments: ["--dataplane", "kernel"]
+        )
+        _ = try await sandbox.endpoint("nse-b", manager: managerB, services: ["simple"], cidr: "10.153.0.0/24")
+        var lines = ConnectionLines(
+          try sandbox.client("nsc-a", manager: managerA, services: ["kernel://simple@\(b)/nsm-1"])
+        )
+        let connection = try await lines.next()
+        #expect(connection.hops == ["nsc-a", "mgr-ra", "proxy-a", "proxy-b", "mgr-rb", "nse-b"])
+        let clientAddress = String(
+          try #require(connection.context.ipContext.srcIpAddrs.first?.split(separator: "/").first)
+        )
+        let endpointAddress = String(
+          try #require(connection.context.ipContext.dstIpAddrs.first?.split(separator: "/").first)
+        )
+
+        // Each manager's tunnel ends at its own gateway.
+        let clientEnd = try await namespaces.exec("client", ["ip", "-d", "link", "show", "dev", "nsm-1"]).output
+        #expect(clientEnd.contains("remote 10.200.1.2"), "\(clientEnd)")
+        let endpointLinks = try await namespaces.exec("endpoint", ["ip", "-d", "-o", "link", "show"]).output
+        #expect(endpointLinks.contains("remote 10.200.2.1"), "\(endpointLinks)")
+
+        let there = try await namespaces.exec("client", ["ping", "-c", "3", "-i", "0.2", "-W", "2", endpointAddress])
+        #expect(there.status == 0, "\(there.output)")
+        let back = try await namespaces.exec("endpoint", ["ping", "-c", "3", "-i", "0.2", "-W", "2", clientAddress])
+        #expect(back.status == 0, "\(back.output)")
+        let streamed = try await namespaces.tcpStream(from: "client", to: "endpoint", address: endpointAddress)
+        #expect(streamed.received == 4 << 20 && streamed.intact, "\(streamed)")
+
+        lines.process.signal(SIGTERM)
+        #expect(await lines.process.waitForExit() == 0)
+        #expect(try await namespaces.exec("client", ["ip", "link", "show", "dev", "nsm-1"]).status != 0)
+        #expect(
+          await eventually(within: .seconds(5)) {
+            let links = (try? await namespaces.exec("endpoint", ["ip", "-o", "link", "show"]).output) ?? "nsm-"
+            return !links.contains("nsm-")
+          }
+        )
+      }
+      nsd.stop()
+    }
+  }
+}
