@@ -72,17 +72,28 @@ public final class RelayTable: Sendable {
   }
 
   private let state = Mutex(State())
+  /// A VNI on one leg only, whatever the side and peer (a kernel relay: Linux allows one VXLAN
+  /// link per VNI and port in a namespace).
+  public let uniqueAcrossSides: Bool
 
-  public init() {}
+  public init(uniqueAcrossSides: Bool = false) {
+    self.uniqueAcrossSides = uniqueAcrossSides
+  }
+
+  private func holders(of vni: UInt32, with peer: String, on side: RelaySide, in state: State) -> [String] {
+    guard uniqueAcrossSides else { return state.byVNI[side]?[vni]?[peer].map { [$0] } ?? [] }
+    return [RelaySide.inside, .outside].flatMap { state.byVNI[$0]?[vni]?.values.map { $0 } ?? [] }
+  }
 
   /// Adds or replaces splice `id`; false (and nothing changed) when a side's peer and VNI are
   /// another splice's.
   @discardableResult
   public func set(_ id: String, _ splice: Splice) -> Bool {
     state.withLock { state in
+      if uniqueAcrossSides && splice.inside.vni == splice.outside.vni { return false }
       for side in [RelaySide.inside, .outside] {
         let leg = splice.leg(side)
-        if let holder = state.byVNI[side]?[leg.vni]?[leg.address], holder != id { return false }
+        if holders(of: leg.vni, with: leg.address, on: side, in: state).contains(where: { $0 != id }) { return false }
       }
       if let old = state.splices[id] { Self.unindex(old, in: &state) }
       state.splices[id] = splice
@@ -114,8 +125,7 @@ public final class RelayTable: Sendable {
   /// Whether `vni` with `peer` is free on `side` (or held by splice `id` itself).
   public func isFree(_ vni: UInt32, with peer: String, on side: RelaySide, for id: String? = nil) -> Bool {
     state.withLock { state in
-      guard let holder = state.byVNI[side]?[vni]?[peer] else { return true }
-      return holder == id
+      holders(of: vni, with: peer, on: side, in: state).allSatisfy { $0 == id }
     }
   }
 

@@ -11,7 +11,8 @@ import Testing
 /// the other gateway's. Everything lives in namespaces the test makes.
 @Suite("vWires across domains through the gateways' relays", .serialized, .enabled(if: TestNamespaces.available))
 struct GatewayRelayTests {
-  @Test func aClientInAPingsAndStreamsToAnEndpointInBThroughBothRelays() async throws {
+  @Test(arguments: ["userspace", "kernel"])
+  func aClientInAPingsAndStreamsToAnEndpointInBThroughBothRelays(relay: String) async throws {
     let a = "a.relay.nsm.test"
     let b = "b.relay.nsm.test"
     try await TestNamespaces.run(["nodea", "gwa", "gwb", "nodeb", "client", "endpoint"]) { namespaces in
@@ -83,19 +84,23 @@ struct GatewayRelayTests {
         )
         let applied = await applying.wait()
         #expect(applied.status == 0, "\(applied.stderr)")
-        _ = try await sandbox.proxy(
+        let proxyA = try await sandbox.proxy(
           "proxy-a",
           domain: a,
           registry: sandbox.registry,
           listen: "tcp://0.0.0.0:5004",
-          arguments: ["--dns-server", dns, "--inside-tunnel", "10.200.1.2", "--outside-tunnel", "198.18.0.1"]
+          arguments: [
+            "--dns-server", dns, "--inside-tunnel", "10.200.1.2", "--outside-tunnel", "198.18.0.1", "--relay", relay,
+          ]
         )
-        _ = try await sandbox.proxy(
+        let proxyB = try await sandbox.proxy(
           "proxy-b",
           domain: b,
           registry: registryB,
           listen: "tcp://0.0.0.0:5004",
-          arguments: ["--dns-server", dns, "--inside-tunnel", "10.200.2.1", "--outside-tunnel", "198.18.0.2"]
+          arguments: [
+            "--dns-server", dns, "--inside-tunnel", "10.200.2.1", "--outside-tunnel", "198.18.0.2", "--relay", relay,
+          ]
         )
         let managerA = try await sandbox.manager(
           "mgr-ra",
@@ -114,7 +119,19 @@ struct GatewayRelayTests {
         var lines = ConnectionLines(
           try sandbox.client("nsc-a", manager: managerA, services: ["kernel://simple@\(b)/nsm-1"])
         )
-        let connection = try await lines.next()
+        let connection: Connection_Connection
+        do {
+          connection = try await lines.next()
+        } catch {
+          // The gateways' side of it: what they logged last.
+          Issue.record(
+            """
+            gateway A: \(proxyA.stderrLog.suffix(15).joined(separator: "\n"))
+            gateway B: \(proxyB.stderrLog.suffix(15).joined(separator: "\n"))
+            """
+          )
+          throw error
+        }
         #expect(connection.hops == ["nsc-a", "mgr-ra", "proxy-a", "proxy-b", "mgr-rb", "nse-b"])
         let clientAddress = String(
           try #require(connection.context.ipContext.srcIpAddrs.first?.split(separator: "/").first)
@@ -135,6 +152,13 @@ struct GatewayRelayTests {
         #expect(back.status == 0, "\(back.output)")
         let streamed = try await namespaces.tcpStream(from: "client", to: "endpoint", address: endpointAddress)
         #expect(streamed.received == 4 << 20 && streamed.intact, "\(streamed)")
+        if relay == "kernel" {
+          // Each gateway holds the splice as two VXLAN links joined by a bridge.
+          for gateway in ["gwa", "gwb"] {
+            let links = try await namespaces.exec(gateway, ["ip", "-o", "link", "show"]).output
+            #expect(links.contains("nsmgi") && links.contains("nsmgo") && links.contains("nsmgb"), "\(links)")
+          }
+        }
 
         lines.process.signal(SIGTERM)
         #expect(await lines.process.waitForExit() == 0)
@@ -145,6 +169,11 @@ struct GatewayRelayTests {
             return !links.contains("nsm-")
           }
         )
+        // Nothing of the splice is left at either gateway.
+        for gateway in ["gwa", "gwb"] {
+          let links = try await namespaces.exec(gateway, ["ip", "-o", "link", "show"]).output
+          #expect(!links.contains("nsmg"), "\(links)")
+        }
       }
       nsd.stop()
     }

@@ -4,6 +4,7 @@ internal import Logging
 internal import NSMConnect
 internal import NSMCore
 internal import NSMDNS
+internal import NSMDataplane
 internal import NSMTransport
 
 /// `nsm proxy`: a domain's gateway (upstream's cmd-nsmgr-proxy).
@@ -35,6 +36,11 @@ struct ProxyCommand: AsyncParsableCommand {
   var insideTunnel: String?
   @Option(help: "The relay's address for other domains' gateways, IP[:PORT] (env NSM_OUTSIDE_TUNNEL; port 4789).")
   var outsideTunnel: String?
+  @Option(
+    help:
+      "userspace: relay in this process (no privileges); kernel: splice each vWire with kernel VXLAN links and a bridge (CAP_NET_ADMIN, nftables; both gateways on the same outside port) (env NSM_RELAY; default userspace)."
+  )
+  var relay: String?
   @OptionGroup var dns: DNSOptions
   @OptionGroup(title: "Identity") var tls: TLSOptions
   @Option(help: "trace, debug, info, warn, error (env NSM_LOG_LEVEL; default info).") var logLevel: String?
@@ -81,7 +87,10 @@ struct ProxyCommand: AsyncParsableCommand {
     let inside = setting(insideTunnel, env: "NSM_INSIDE_TUNNEL")
     let outside = setting(outsideTunnel, env: "NSM_OUTSIDE_TUNNEL")
     switch (inside, outside) {
-    case (nil, nil): break
+    case (nil, nil):
+      if setting(relay, env: "NSM_RELAY") != nil {
+        throw ValidationError("--relay / NSM_RELAY needs --inside-tunnel and --outside-tunnel")
+      }
     case (let inside?, let outside?):
       let sides = (
         inside: try Self.tunnel(inside, flag: "inside-tunnel", env: "NSM_INSIDE_TUNNEL"),
@@ -91,6 +100,12 @@ struct ProxyCommand: AsyncParsableCommand {
         throw ValidationError("--inside-tunnel and --outside-tunnel must differ (address or port)")
       }
       configuration.relay = sides
+      switch setting(relay, env: "NSM_RELAY") ?? "userspace" {
+      case "userspace": break
+      case "kernel":
+        configuration.kernelRelay = KernelSplices(links: IPRoute2(), owner: name, tunnelGuard: NFTables(owner: name))
+      case let other: throw ValidationError("--relay / NSM_RELAY: '\(other)' is neither userspace nor kernel")
+      }
     default:
       throw ValidationError(
         "--inside-tunnel and --outside-tunnel go together (env NSM_INSIDE_TUNNEL, NSM_OUTSIDE_TUNNEL)"

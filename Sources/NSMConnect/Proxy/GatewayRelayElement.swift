@@ -1,6 +1,7 @@
 internal import Foundation
 public import NSMAPI
 internal import NSMCore
+public import NSMDataplane
 public import NSMRelay
 internal import Synchronization
 
@@ -30,14 +31,17 @@ public struct GatewayRelayElement: ConnectElement {
   public let inside: Side
   public let outside: Side
   public let table: RelayTable
+  /// The kernel relay, when the gateway has one (else its userspace relay reads ``table``).
+  public let kernel: KernelSplices?
   /// The mechanism each connection's next hop answered with (for refreshes and the Close).
   private let outgoing = Outgoing()
 
-  public init(domains: [String], inside: Side, outside: Side, table: RelayTable) {
+  public init(domains: [String], inside: Side, outside: Side, table: RelayTable, kernel: KernelSplices? = nil) {
     self.domains = domains.map(GatewayRouteElement.normalized)
     self.inside = inside
     self.outside = outside
     self.table = table
+    self.kernel = kernel
   }
 
   func side(_ side: RelaySide) -> Side { side == .inside ? inside : outside }
@@ -67,7 +71,11 @@ public struct GatewayRelayElement: ConnectElement {
     } else {
       var offer = Mechanisms.vxlan(sourceIP: side(outgoingSide).address)
       offer.parameters[Mechanisms.Key.srcPort] = String(side(outgoingSide).port)
-      if let offeredVNI { offer.parameters[Mechanisms.Key.vni] = String(offeredVNI) }
+      // The next hop's address is not known yet: the previous hop's VNI is offered on, or,
+      // where VNIs are unique across both sides (a kernel relay), one free here.
+      let vni =
+        table.uniqueAcrossSides ? (try? chooseVNI(offeredVNI, with: "", on: outgoingSide, for: id)) : offeredVNI
+      if let vni { offer.parameters[Mechanisms.Key.vni] = String(vni) }
       forwarded.connection.mechanism = Connection_Mechanism()
       forwarded.mechanismPreferences = [offer]
     }
@@ -89,7 +97,8 @@ public struct GatewayRelayElement: ConnectElement {
         offeredVNI ?? table.splice(id)?.leg(incomingSide).vni,
         with: previousAddress,
         on: incomingSide,
-        for: id
+        for: id,
+        excluding: table.uniqueAcrossSides ? nextVNI : nil
       )
       let previousLeg = RelayLeg(address: previousAddress, port: previousPort, vni: previousVNI)
       let splice =
@@ -98,6 +107,18 @@ public struct GatewayRelayElement: ConnectElement {
         : RelayTable.Splice(inside: nextLeg, outside: previousLeg)
       guard table.set(id, splice) else {
         throw NSMError.unavailable("the gateway's tunnels for connection \(id) collide with another vWire's")
+      }
+      if let kernel {
+        do {
+          try await kernel.splice(
+            id,
+            inside: Self.tunnel(splice.inside, from: inside),
+            outside: Self.tunnel(splice.outside, from: outside)
+          )
+        } catch {
+          table.remove(id)
+          throw NSMError.unavailable("the gateway could not splice the vWire in the kernel: \(error)")
+        }
       }
       var held = Connection_Connection()
       held.mechanism = chosen
@@ -122,11 +143,24 @@ public struct GatewayRelayElement: ConnectElement {
   public func close<Next: ConnectHandler>(_ connection: Connection_Connection, context: ConnectContext, next: Next)
     async throws
   {
-    defer {
-      table.remove(connection.id)
-      _ = outgoing.remove(connection.id)
+    do {
+      try await next.close(connection, context: context)
+    } catch {
+      await forget(connection.id)
+      throw error
     }
-    try await next.close(connection, context: context)
+    await forget(connection.id)
+  }
+
+  private func forget(_ id: String) async {
+    table.remove(id)
+    _ = outgoing.remove(id)
+    await kernel?.unsplice(id)
+  }
+
+  /// A leg as the kernel relay's VXLAN link on `side`.
+  static func tunnel(_ leg: RelayLeg, from side: Side) -> Tunnel {
+    Tunnel(vni: leg.vni, local: side.address, remote: leg.address, port: leg.port)
   }
 
   /// The VXLAN mechanism a Request offers the gateway: its current one on a refresh, else its
@@ -140,15 +174,21 @@ public struct GatewayRelayElement: ConnectElement {
   }
 
   /// `preferred` when that VNI with `peer` is free on `side`, else a free one.
-  private func chooseVNI(_ preferred: UInt32?, with peer: String, on side: RelaySide, for id: String) throws(NSMError)
-    -> UInt32
-  {
-    if let preferred, preferred > 0, preferred < 1 << 24, table.isFree(preferred, with: peer, on: side, for: id) {
+  private func chooseVNI(
+    _ preferred: UInt32?,
+    with peer: String,
+    on side: RelaySide,
+    for id: String,
+    excluding taken: UInt32? = nil
+  ) throws(NSMError) -> UInt32 {
+    if let preferred, preferred > 0, preferred < 1 << 24, preferred != taken,
+      table.isFree(preferred, with: peer, on: side, for: id)
+    {
       return preferred
     }
     for _ in 0..<64 {
       let candidate = UInt32.random(in: 1..<(1 << 24))
-      if table.isFree(candidate, with: peer, on: side, for: id) { return candidate }
+      if candidate != taken, table.isFree(candidate, with: peer, on: side, for: id) { return candidate }
     }
     throw .unavailable("no free VNI toward \(peer)")
   }

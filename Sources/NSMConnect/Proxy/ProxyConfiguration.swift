@@ -1,4 +1,5 @@
 public import NSMCore
+public import NSMDataplane
 public import NSMTransport
 
 /// What `nsm proxy` runs with (upstream's cmd-nsmgr-proxy; environment names in brackets):
@@ -19,6 +20,9 @@ public struct ProxyConfiguration: Sendable {
   /// and other domains' gateways send the vWires' VXLAN. nil: the gateway passes the managers'
   /// tunnel parameters through and they tunnel to each other directly.
   public var relay: (inside: GatewayRelayElement.Side, outside: GatewayRelayElement.Side)?
+  /// With a relay: splice in the kernel (`--relay kernel`, needs CAP_NET_ADMIN) instead of the
+  /// userspace relay.
+  public var kernelRelay: KernelSplices?
   public var identity: WorkloadIdentity?
   public var maxTokenLifetime: Duration = .seconds(600)
   public var limits = ServerLimits()

@@ -17,7 +17,7 @@ public final class ProxyServer: Service {
   public let routes: Routes
   public let pool: PeerPool
   /// The vWires spliced here, with a relay.
-  public let relayTable = RelayTable()
+  public let relayTable: RelayTable
   private let registry: GRPCClient<PeerTransport>
   private let hosts: [GRPCServerHost]
   private let streams = ActiveStreams()
@@ -26,6 +26,7 @@ public final class ProxyServer: Service {
   public init(configuration: ProxyConfiguration, logger: Logger) throws {
     self.configuration = configuration
     self.logger = logger
+    relayTable = RelayTable(uniqueAcrossSides: configuration.kernelRelay != nil)
     let time = configuration.time
     pool = PeerPool(logger: logger, identity: configuration.identity, time: time)
     var factory = ClientFactory(identity: configuration.identity)
@@ -66,7 +67,8 @@ public final class ProxyServer: Service {
           domains: configuration.domains,
           inside: relay.inside,
           outside: relay.outside,
-          table: relayTable
+          table: relayTable,
+          kernel: configuration.kernelRelay
         )
       } else {
         PassThrough()
@@ -97,7 +99,10 @@ public final class ProxyServer: Service {
 
   public func run() async throws {
     var relay: VXLANRelay?
-    if let sides = configuration.relay {
+    if let kernel = configuration.kernelRelay {
+      let removed = try await kernel.reset()
+      if removed > 0 { logger.info("removed what a previous run left", metadata: ["links": "\(removed)"]) }
+    } else if let sides = configuration.relay {
       relay = try await VXLANRelay.start(
         table: relayTable,
         inside: (sides.inside.address, sides.inside.port),

@@ -1,0 +1,94 @@
+internal import Foundation
+internal import NSMCore
+internal import Synchronization
+
+/// A gateway's kernel relay (for gateways with CAP_NET_ADMIN): each spliced vWire is two VXLAN
+/// links in the gateway's namespace, one per side (its own VNI, local address and peer), joined
+/// as the two ports of a bridge, so the kernel moves its packets with no copy to userspace.
+/// The guard admits each side's peer only (Linux would take a VNI's packets from anyone).
+///
+/// Linux allows one VXLAN link per VNI and UDP port in a namespace, and both sides usually use
+/// port 4789: in this mode a VNI is unique across both sides. Each link carries the alias
+/// `nsm/<owner>/<connection>`, so that a restarted gateway removes what its previous run left.
+public final class KernelSplices: Sendable {
+  public let links: any LinkControl
+  public let owner: String
+  public let tunnelGuard: (any TunnelGuard)?
+  private let splices = Mutex<[String: (inside: Tunnel, outside: Tunnel)]>([:])
+
+  public init(links: any LinkControl, owner: String, tunnelGuard: (any TunnelGuard)?) {
+    self.links = links
+    self.owner = owner
+    self.tunnelGuard = tunnelGuard
+  }
+
+  /// Starts afresh: the guard's table replaced, links a previous run left deleted; the number
+  /// of links removed.
+  public func reset() async throws -> Int {
+    try await tunnelGuard?.reset()
+    var removed = 0
+    for link in try await links.links(in: .current, aliasPrefix: "nsm/\(owner)/") {
+      if (try? await links.delete(link.name, in: .current)) != nil { removed += 1 }
+    }
+    return removed
+  }
+
+  static func names(_ id: String) -> (inside: String, outside: String, bridge: String) {
+    let hex = String(id.filter(\.isHexDigit).prefix(10))
+    return ("nsmgi" + hex, "nsmgo" + hex, "nsmgb" + hex)
+  }
+
+  /// Makes (or, when its tunnels changed, remakes) the splice of connection `id`; on failure
+  /// nothing of it is left.
+  public func splice(_ id: String, inside: Tunnel, outside: Tunnel) async throws {
+    if let existing = splices.withLock({ $0[id] }) {
+      if existing.inside == inside && existing.outside == outside { return }
+      await unsplice(id)
+    }
+    let (insideLink, outsideLink, bridge) = Self.names(id)
+    let alias = "nsm/\(owner)/\(id)"
+    try await tunnelGuard?.admit(inside)
+    do {
+      try await tunnelGuard?.admit(outside)
+      try await links.addVXLAN(
+        insideLink,
+        in: .current,
+        vni: inside.vni,
+        local: inside.local,
+        remote: inside.remote,
+        port: inside.port
+      )
+      try await links.addVXLAN(
+        outsideLink,
+        in: .current,
+        vni: outside.vni,
+        local: outside.local,
+        remote: outside.remote,
+        port: outside.port
+      )
+      try await links.addBridge(bridge, in: .current)
+      for link in [insideLink, outsideLink, bridge] {
+        try await links.configure(link, in: .current, LinkSettings(alias: alias, addresses: [], routes: []))
+      }
+      try await links.attach(insideLink, to: bridge, in: .current)
+      try await links.attach(outsideLink, to: bridge, in: .current)
+    } catch {
+      for link in [insideLink, outsideLink, bridge] { try? await links.delete(link, in: .current) }
+      try? await tunnelGuard?.revoke(inside)
+      try? await tunnelGuard?.revoke(outside)
+      throw error
+    }
+    splices.withLock { $0[id] = (inside, outside) }
+  }
+
+  /// Deletes the splice of connection `id`; nothing when there is none.
+  public func unsplice(_ id: String) async {
+    guard let tunnels = splices.withLock({ $0.removeValue(forKey: id) }) else { return }
+    let (insideLink, outsideLink, bridge) = Self.names(id)
+    for link in [insideLink, outsideLink, bridge] { try? await links.delete(link, in: .current) }
+    try? await tunnelGuard?.revoke(tunnels.inside)
+    try? await tunnelGuard?.revoke(tunnels.outside)
+  }
+
+  public var count: Int { splices.withLock { $0.count } }
+}
