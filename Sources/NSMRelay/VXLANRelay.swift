@@ -4,7 +4,7 @@ internal import Synchronization
 
 /// The userspace relay of a gateway (no privileges needed): one UDP socket on each side, both
 /// on one event loop, so a packet read on one side is written on the other without a thread
-/// hop. Reads are batched (`recvmmsg`, 32 datagrams of up to 9,216 bytes) and the writes of one
+/// hop. Reads are batched (`recvmmsg`, 32 datagrams of up to 2,048 bytes: a 1,500-byte underlay's) and the writes of one
 /// read burst leave together at the burst's end (one flush, `sendmmsg`). Each packet's VNI is
 /// rewritten in place to the other side's; what ``RelayTable`` does not route is dropped.
 public final class VXLANRelay: Sendable {
@@ -28,13 +28,15 @@ public final class VXLANRelay: Sendable {
   ) async throws -> VXLANRelay {
     let loop = (group ?? MultiThreadedEventLoopGroup.singleton).next()
     let batch = 32
-    let maxDatagram = 9216
+    let maxDatagram = 2048
     let slots = Slots()
     func bind(_ side: RelaySide, _ address: (host: String, port: Int)) async throws -> any Channel {
       try await DatagramBootstrap(group: loop)
         .channelOption(.datagramVectorReadMessageCount, value: batch)
-        // A vector read gives each datagram an equal share of one buffer: room for a jumbo
-        // frame's VXLAN packet each (NIO's default, 2,048 bytes for all, would cut them short).
+        // A vector read gives each datagram an equal share of one buffer: room for a VXLAN
+        // packet of a 1,500-byte underlay each (NIO's default, 2,048 bytes for all, would cut
+        // them short). Kept under malloc's mmap threshold: a buffer still held by queued writes
+        // is replaced by a new one at the next read, and a fresh mapping per read costs more.
         .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: batch * maxDatagram))
         .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
         .channelOption(.socketOption(.so_sndbuf), value: 4 << 20)

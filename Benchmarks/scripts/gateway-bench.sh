@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# A vWire across two domains through both gateways (docs/benchmarks.md), for each relay
+# (userspace, kernel), next to a bare kernel VXLAN between two namespaces over the same kind of
+# veth link; and the time from `nsm client` start to its connection across the domains next to
+# one within its own domain. Run as root; everything lives in namespaces this script makes and
+# deletes, addresses only inside them.
+# NSM: the nsm binary (default: this package's release build); SECONDS_PER_RUN (default 5).
+set -euo pipefail
+NSM=${NSM:-$(cd "$(dirname "$0")/.." && pwd)/.build/release/nsm}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
+export NSM_INSECURE=true
+A=a.bench.nsm.test
+B=b.bench.nsm.test
+
+iperf() { # iperf SERVER_NS CLIENT_NS ADDRESS: Gbit/s received
+  ip netns exec "$1" iperf3 -s -1 -D -p 5201 >/dev/null
+  sleep 0.3
+  ip netns exec "$2" iperf3 -c "$3" -p 5201 -t "$SECONDS_PER_RUN" -J |
+    python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))'
+}
+
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+
+bare() { # a kernel VXLAN between two namespaces over a veth: Gbit/s
+  local x=gb$$-x y=gb$$-y
+  ip netns add $x; ip netns add $y
+  ip -n $x link add u type veth peer name u netns $y
+  ip -n $x address add 172.29.0.1/24 dev u; ip -n $y address add 172.29.0.2/24 dev u
+  ip -n $x link set u up; ip -n $y link set u up; ip -n $x link set lo up; ip -n $y link set lo up
+  ip -n $x link add v type vxlan id 42 local 172.29.0.1 remote 172.29.0.2 dstport 4789 nolearning
+  ip -n $y link add v type vxlan id 42 local 172.29.0.2 remote 172.29.0.1 dstport 4789 nolearning
+  ip -n $x address add 10.210.0.1/24 dev v; ip -n $y address add 10.210.0.2/24 dev v
+  ip -n $x link set v mtu 1446 up; ip -n $y link set v mtu 1446 up
+  iperf $y $x 10.210.0.2
+  ip netns delete $x; ip netns delete $y
+}
+
+domains() { # domains RELAY: "Gbit/s cross-domain-ms local-ms"
+  local relay=$1 tag=gw$$-$1
+  local nodea=$tag-na gwa=$tag-ga gwb=$tag-gb nodeb=$tag-nb client=$tag-c endpoint=$tag-e local=$tag-l
+  local dir; dir=$(mktemp -d /tmp/nsm-gwb-XXXX)
+  local pids=()
+  # shellcheck disable=SC2317
+  cleanup() {
+    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    for ns in $nodea $gwa $gwb $nodeb $client $endpoint $local; do ip netns delete "$ns" 2>/dev/null || true; done
+    rm -rf "$dir"
+  }
+  trap cleanup RETURN
+  for ns in $nodea $gwa $gwb $nodeb $client $endpoint $local; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+  link() { # link NS1 ADDR1 NS2 ADDR2 NAME
+    ip -n "$1" link add "$5" type veth peer name "$5" netns "$3"
+    ip -n "$1" address add "$2" dev "$5"; ip -n "$3" address add "$4" dev "$5"
+    ip -n "$1" link set "$5" up; ip -n "$3" link set "$5" up
+  }
+  link $nodea 10.200.1.1/24 $gwa 10.200.1.2/24 ia
+  link $gwa 198.18.0.1/24 $gwb 198.18.0.2/24 wan
+  link $gwb 10.200.2.1/24 $nodeb 10.200.2.2/24 ib
+  ip -n $nodea route add default via 10.200.1.2; ip -n $nodeb route add default via 10.200.2.1
+  ip -n $gwa route add 10.200.2.0/24 via 198.18.0.2; ip -n $gwb route add 10.200.1.0/24 via 198.18.0.1
+  ip netns exec $gwa sysctl -qw net.ipv4.ip_forward=1; ip netns exec $gwb sysctl -qw net.ipv4.ip_forward=1
+  for gw in $gwa $gwb; do
+    ip netns exec $gw nft "table inet t { chain f { type filter hook forward priority 0; udp dport 4789 drop; }; }"
+  done
+  # A userspace relay cannot finish checksums a veth left for "hardware" (docs/gateway.md);
+  # the kernel relay needs no such help.
+  if [[ $relay == userspace ]]; then
+    ip netns exec $nodea ethtool -K ia tx off >/dev/null; ip netns exec $nodeb ethtool -K ib tx off >/dev/null
+  fi
+
+  mkdir -p "$dir/zones"
+  for d in $A $B; do
+    if [[ $d == "$A" ]]; then reg=10.200.1.1:5002; gw=198.18.0.1:5004; else reg=10.200.2.2:5002; gw=198.18.0.2:5004; fi
+    { printf '$ORIGIN %s.\n$TTL 60\n@ IN SOA ns.%s. h.%s. ( 1 3600 600 86400 5 )\n@ IN NS ns.%s.\nns IN A 10.200.1.1\n' "$d" "$d" "$d" "$d"
+      "$NSM" dns records --domain "$d" --registry "$reg" --proxy "$gw" --ttl 60; } >"$dir/zones/$d.zone"
+  done
+  cat >"$dir/nsd.conf" <<CONF
+server:
+  ip-address: 10.200.1.1@5353
+  username: ""
+  chroot: ""
+  zonesdir: "$dir/zones"
+  pidfile: "$dir/nsd.pid"
+  database: ""
+  xfrdfile: "$dir/xfrd.state"
+  zonelistfile: "$dir/zone.list"
+  logfile: "$dir/nsd.log"
+  do-ip6: no
+remote-control:
+  control-enable: no
+zone:
+  name: $A
+  zonefile: "$A.zone"
+zone:
+  name: $B
+  zonefile: "$B.zone"
+CONF
+  ip netns exec $nodea /usr/sbin/nsd -c "$dir/nsd.conf" -d >/dev/null 2>&1 &
+  pids+=($!)
+  local dns=10.200.1.1:5353
+  run() { # run NS LOG ARGS...
+    local ns=$1 log=$2; shift 2
+    ip netns exec "$ns" "$NSM" "$@" >"$dir/$log.log" 2>&1 &
+    pids+=($!)
+  }
+  wait_for() { until grep -q "$2" "$dir/$1.log"; do sleep 0.05; done; }
+  run $nodea registry-a registry --domain $A --listen tcp://10.200.1.1:5002 --dns-server $dns
+  run $nodeb registry-b registry --domain $B --listen tcp://10.200.2.2:5002 --dns-server $dns
+  wait_for registry-a "address="; wait_for registry-b "address="
+  printf 'apiVersion: networkservicemesh.io/v1\nkind: NetworkService\nmetadata: {name: bench}\nspec: {payload: IP}\n' |
+    ip netns exec $nodeb "$NSM" apply -f - --registry tcp://10.200.2.2:5002 >/dev/null
+  printf 'apiVersion: networkservicemesh.io/v1\nkind: NetworkService\nmetadata: {name: near}\nspec: {payload: IP}\n' |
+    ip netns exec $nodea "$NSM" apply -f - --registry tcp://10.200.1.1:5002 >/dev/null
+  run $gwa proxy-a proxy --name proxy-a --domain $A --registry tcp://10.200.1.1:5002 --listen tcp://0.0.0.0:5004 \
+    --dns-server $dns --inside-tunnel 10.200.1.2 --outside-tunnel 198.18.0.1 --relay "$relay"
+  run $gwb proxy-b proxy --name proxy-b --domain $B --registry tcp://10.200.2.2:5002 --listen tcp://0.0.0.0:5004 \
+    --dns-server $dns --inside-tunnel 10.200.2.1 --outside-tunnel 198.18.0.2 --relay "$relay"
+  run $nodea mgr-a manager --name "mgr-$tag-a" --dataplane kernel --listen "unix://$dir/a.sock" \
+    --listen tcp://10.200.1.1:5001 --registry tcp://10.200.1.1:5002 --proxy-url tcp://10.200.1.2:5004
+  run $nodeb mgr-b manager --name "mgr-$tag-b" --dataplane kernel --listen "unix://$dir/b.sock" \
+    --listen tcp://10.200.2.2:5001 --registry tcp://10.200.2.2:5002
+  wait_for proxy-a "proxy listening"; wait_for proxy-b "proxy listening"
+  wait_for mgr-a "manager listening"; wait_for mgr-b "manager listening"
+  run $endpoint nse-b endpoint --name nse-b --service bench --cidr 10.211.0.0/24 --connect-to "unix://$dir/b.sock" \
+    --listen "unix://$dir/nse-b.sock"
+  run $local nse-a endpoint --name nse-a --service near --cidr 10.212.0.0/24 --connect-to "unix://$dir/a.sock" \
+    --listen "unix://$dir/nse-a.sock"
+  wait_for nse-b "] registered"; wait_for nse-a "] registered"
+
+  local start far near
+  start=$(date +%s%N)
+  ip netns exec $client "$NSM" client --connect-to "unix://$dir/a.sock" --network-service "kernel://near/nsm-9" \
+    -o json >"$dir/near.out" 2>"$dir/near.log" &
+  pids+=($!)
+  until [[ -s "$dir/near.out" ]]; do sleep 0.001; done
+  near=$(ms_since "$start")
+  start=$(date +%s%N)
+  ip netns exec $client "$NSM" client --connect-to "unix://$dir/a.sock" --network-service "kernel://bench@$B/nsm-1" \
+    -o json >"$dir/far.out" 2>"$dir/far.log" &
+  pids+=($!)
+  until [[ -s "$dir/far.out" ]]; do sleep 0.001; done
+  far=$(ms_since "$start")
+  until ip netns exec $client ping -c 1 -W 0.2 10.211.0.1 >/dev/null 2>&1; do :; done
+  echo "$(iperf $endpoint $client 10.211.0.1) $far $near"
+}
+
+base=$(bare)
+read -r user user_far user_near < <(domains userspace)
+read -r kern kern_far kern_near < <(domains kernel)
+ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
+echo "| Path | TCP Gbit/s ($SECONDS_PER_RUN s, iperf3, one stream) | ratio to bare |"
+echo "| --- | ---: | ---: |"
+echo "| bare kernel VXLAN between two namespaces over a veth | $base | 1.00 |"
+echo "| client A → gateway A → gateway B → endpoint B, userspace relay | $user | $(ratio "$user" "$base") |"
+echo "| client A → gateway A → gateway B → endpoint B, kernel relay | $kern | $(ratio "$kern" "$base") |"
+echo
+echo "Client start → connection: across the domains $user_far ms (userspace run), $kern_far ms (kernel run);" \
+  "within domain A $user_near ms, $kern_near ms."
