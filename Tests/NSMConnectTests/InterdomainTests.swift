@@ -220,4 +220,56 @@ struct InterdomainTests {
       #expect(client.process.isRunning)
     }
   }
+
+  /// An error status from inside B reaches the client in A as B said it: each gateway passes on
+  /// the next hop's status (not its trailers, which would reset the stream on the way back).
+  @Test func aFailureInsideBReachesTheClientInAAsItsStatus() async throws {
+    let a = "a.gw-status.nsm.test"
+    let b = "b.gw-status.nsm.test"
+    let domains = try await TestDomains.start([a, b])
+    let dns = domains.nsd.server.description
+    let gatewayA = try #require(domains[a].gatewayURL)
+    let gatewayB = try #require(domains[b].gatewayURL)
+    try await ConnectSandbox.run(registryArguments: ["--domain", a, "--dns-server", dns]) { sandbox in
+      let registryB = try await sandbox.registry(
+        "registry-b",
+        arguments: ["--domain", b, "--listen", "tcp://127.0.0.1:\(domains[b].registryPort)", "--dns-server", dns]
+      )
+      _ = try await NSMProcess.run(
+        ["apply", "-f", "-", "--registry", registryB.description],
+        stdin: Self.serviceDocument
+      )
+      _ = try await sandbox.proxy(
+        "proxy-a",
+        domain: a,
+        registry: sandbox.registry,
+        listen: gatewayA,
+        arguments: ["--dns-server", dns]
+      )
+      _ = try await sandbox.proxy(
+        "proxy-b",
+        domain: b,
+        registry: registryB,
+        listen: gatewayB,
+        arguments: ["--dns-server", dns]
+      )
+      let managerA = try await sandbox.manager("mgr-a", node: "node-a", arguments: ["--proxy-url", gatewayA])
+      let managerB = try await sandbox.manager("mgr-b", node: "node-b", registry: registryB)
+      // Registered, then dead: B's manager cannot reach it and says so.
+      let endpoint = try await sandbox.endpoint("nse-b", manager: managerB, services: ["simple"], cidr: "10.154.0.0/24")
+      endpoint.signal(SIGKILL)
+      _ = await endpoint.waitForExit()
+      let result = try await NSMProcess.run([
+        "client", "--connect-to", managerA.socket.description, "--network-service", "simple@\(b)",
+        "--request-timeout", "3s",
+      ])
+      #expect(result.status == 1)
+      #expect(result.stderr.contains("UNAVAILABLE"), "\(result.stderr)")
+      #expect(!result.stderr.contains("Stream unexpectedly closed"), "\(result.stderr)")
+      #expect(
+        result.stderr.contains("nse-b.sock") || result.stderr.contains("nse-b' "),
+        "B's manager's words: \(result.stderr)"
+      )
+    }
+  }
 }

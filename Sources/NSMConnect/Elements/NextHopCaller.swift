@@ -58,12 +58,19 @@ public struct NextHopCaller: Sendable {
     if let timeout = options.timeout, timeout <= .zero {
       throw NSMError(.deadlineExceeded, "the caller's deadline passed before \(address) could be called")
     }
-    return try await pool.withConnection(to: address, caller: address.description) { connection in
-      try await body(
-        Networkservice_NetworkService.Client(wrapping: connection.grpc),
-        try await metadata(for: connection.peer),
-        options
-      )
+    do {
+      return try await pool.withConnection(to: address, caller: address.description) { connection in
+        try await body(
+          Networkservice_NetworkService.Client(wrapping: connection.grpc),
+          try await metadata(for: connection.peer),
+          options
+        )
+      }
+    } catch let error as RPCError where !error.metadata.isEmpty {
+      // The next hop's status without its trailers: a hop that passes the error on would
+      // otherwise send them as its own trailers, reserved names and all, and its caller would
+      // see the stream reset ("Stream unexpectedly closed") instead of the status.
+      throw RPCError(code: error.code, message: error.message, cause: error.cause)
     }
   }
 }
