@@ -15,16 +15,19 @@ struct GatewayRelayTests {
   func aClientInAPingsAndStreamsToAnEndpointInBThroughBothRelays(relay: String) async throws {
     let a = "a.relay.nsm.test"
     let b = "b.relay.nsm.test"
-    try await TestNamespaces.run(["nodea", "gwa", "gwb", "nodeb", "client", "endpoint"]) { namespaces in
+    try await TestNamespaces.run(["nodea", "gwa", "gwb", "nodeb", "client", "endpoint", "rogue"]) { namespaces in
       // nodea 10.200.1.1 ─ 10.200.1.2 gwa 198.18.0.1 ─ 198.18.0.2 gwb 10.200.2.1 ─ 10.200.2.2 nodeb
       try await namespaces.connect("nodea", "10.200.1.1/24", "gwa", "10.200.1.2/24", name: "ia")
       try await namespaces.connect("gwa", "198.18.0.1/24", "gwb", "198.18.0.2/24", name: "wan")
       try await namespaces.connect("gwb", "10.200.2.1/24", "nodeb", "10.200.2.2/24", name: "ib")
+      // A host on the "internet" that is not the other gateway.
+      try await namespaces.connect("rogue", "198.18.1.1/24", "gwb", "198.18.1.2/24", name: "rg")
       for (role, command) in [
         ("nodea", ["ip", "route", "add", "default", "via", "10.200.1.2"]),
         ("nodeb", ["ip", "route", "add", "default", "via", "10.200.2.1"]),
         ("gwa", ["ip", "route", "add", "10.200.2.0/24", "via", "198.18.0.2"]),
         ("gwb", ["ip", "route", "add", "10.200.1.0/24", "via", "198.18.0.1"]),
+        ("rogue", ["ip", "route", "add", "198.18.0.0/24", "via", "198.18.1.2"]),
         // A veth underlay would hand the gateway TCP inside VXLAN with its checksum left for
         // the "hardware" to finish, which a relay in userspace cannot; a physical NIC finishes
         // it on the wire, as the kernel does with offload off.
@@ -152,6 +155,11 @@ struct GatewayRelayTests {
         #expect(back.status == 0, "\(back.output)")
         let streamed = try await namespaces.tcpStream(from: "client", to: "endpoint", address: endpointAddress)
         #expect(streamed.received == 4 << 20 && streamed.intact, "\(streamed)")
+        try await Self.onlyThePeerGatewayGetsIn(
+          namespaces,
+          endpointAddress: endpointAddress,
+          clientAddress: clientAddress
+        )
         if relay == "kernel" {
           // Each gateway holds the splice as two VXLAN links joined by a bridge.
           for gateway in ["gwa", "gwb"] {
@@ -177,5 +185,50 @@ struct GatewayRelayTests {
       }
       nsd.stop()
     }
+  }
+
+  /// Crafted VXLAN packets sent to B's gateway's outside address, each carrying a UDP datagram
+  /// for the endpoint: from A's gateway (the negotiated peer) with the vWire's outside VNI (it
+  /// arrives: the craft is right), with another VNI, and from a host that is not the peer with
+  /// the right VNI (neither arrives).
+  static func onlyThePeerGatewayGetsIn(
+    _ namespaces: TestNamespaces,
+    endpointAddress: String,
+    clientAddress: String
+  ) async throws {
+    // The outside VNI: B's gateway answered A's with it (its view of the connection).
+    let held = try await namespaces.exec(
+      "gwb",
+      [NSMProcess.executable.path, "get", "connections", "--insecure", "--manager", "tcp://127.0.0.1:5004", "-o", "json"]
+    )
+    let atGateway = try Connection_Connection(
+      jsonString: try #require(held.output.split(separator: "\n").first { $0.hasPrefix("{") }.map(String.init))
+    )
+    let vni = try #require(atGateway.mechanism.parameters["vni"].flatMap(UInt32.init), "\(atGateway.mechanism)")
+    let links = try await namespaces.exec("endpoint", ["ip", "-o", "link", "show"]).output
+    let line = try #require(links.split(separator: "\n").first { $0.contains(" nsm-") })
+    let interface = String(line.split(separator: " ")[1].dropLast().split(separator: "@")[0])
+    let mac = CraftedVXLAN.mac(
+      try await namespaces.exec("endpoint", ["cat", "/sys/class/net/\(interface)/address"]).output
+    )
+
+    let receiver = try NamespaceUDP(namespace: namespaces.path("endpoint"), bindTo: "0.0.0.0", port: 7777)
+    let peer = try NamespaceUDP(namespace: namespaces.path("gwa"), bindTo: "198.18.0.1")
+    let rogue = try NamespaceUDP(namespace: namespaces.path("rogue"), bindTo: "198.18.1.1")
+    for (sender, who, id) in [
+      (peer, "peer right-vni", vni), (peer, "peer wrong-vni", vni &+ 1), (rogue, "rogue right-vni", vni),
+    ] {
+      let packet = CraftedVXLAN.packet(
+        vni: id,
+        destinationMAC: mac,
+        from: clientAddress,
+        to: endpointAddress,
+        port: 7777,
+        payload: Array(who.utf8)
+      )
+      try sender.send(packet, to: "198.18.0.2", port: 4789)
+    }
+    let arrived = await receiver.receiveAll(quiet: .seconds(1)).map { String(decoding: $0, as: UTF8.self) }
+    #expect(arrived == ["peer right-vni"], "only the peer gateway's packet with the vWire's VNI comes out")
   }
 }
