@@ -199,7 +199,10 @@ struct GatewayRelayTests {
     // The outside VNI: B's gateway answered A's with it (its view of the connection).
     let held = try await namespaces.exec(
       "gwb",
-      [NSMProcess.executable.path, "get", "connections", "--insecure", "--manager", "tcp://127.0.0.1:5004", "-o", "json"]
+      [
+        NSMProcess.executable.path, "get", "connections", "--insecure", "--manager", "tcp://127.0.0.1:5004", "-o",
+        "json",
+      ]
     )
     let atGateway = try Connection_Connection(
       jsonString: try #require(held.output.split(separator: "\n").first { $0.hasPrefix("{") }.map(String.init))
