@@ -20,38 +20,11 @@ struct InterdomainTests {
     """
 
   @Test func aClientInAReachesAnEndpointInBThroughBothGateways() async throws {
-    let a = "a.gw.nsm.test"
-    let b = "b.gw.nsm.test"
-    let domains = try await TestDomains.start([a, b])
-    let dns = domains.nsd.server.description
-    let gatewayA = try #require(domains[a].gatewayURL)
-    let gatewayB = try #require(domains[b].gatewayURL)
-    try await ConnectSandbox.run(registryArguments: ["--domain", a, "--dns-server", dns]) { sandbox in
-      let registryB = try await sandbox.registry(
-        "registry-b",
-        arguments: ["--domain", b, "--listen", "tcp://127.0.0.1:\(domains[b].registryPort)", "--dns-server", dns]
-      )
-      let applied = try await NSMProcess.run(
-        ["apply", "-f", "-", "--registry", registryB.description],
-        stdin: Self.serviceDocument
-      )
-      #expect(applied.status == 0, "\(applied.stderr)")
-      let proxyA = try await sandbox.proxy(
-        "proxy-a",
-        domain: a,
-        registry: sandbox.registry,
-        listen: gatewayA,
-        arguments: ["--dns-server", dns]
-      )
-      let proxyB = try await sandbox.proxy(
-        "proxy-b",
-        domain: b,
-        registry: registryB,
-        listen: gatewayB,
-        arguments: ["--dns-server", dns]
-      )
-      let managerA = try await sandbox.manager("mgr-a", node: "node-a", arguments: ["--proxy-url", gatewayA])
-      let managerB = try await sandbox.manager("mgr-b", node: "node-b", registry: registryB)
+    try await TwoDomains.run("gw") { domains in
+      let (sandbox, b, gatewayA, gatewayB) = (domains.sandbox, domains.b, domains.gatewayA, domains.gatewayB)
+      let (managerA, managerB) = (domains.managerA, domains.managerB)
+      try await domains.startGateway("a")
+      try await domains.startGateway("b")
       _ = try await sandbox.endpoint("nse-b", manager: managerB, services: ["simple"], cidr: "10.150.0.0/24")
       let client = try sandbox.client(
         "nsc-a",
@@ -90,28 +63,13 @@ struct InterdomainTests {
         let listing = try await NSMProcess.run(["get", "connections", "--manager", hop, "-o", "json"])
         #expect(listing.status == 0 && listing.stdout.isEmpty, "\(hop) holds nothing: \(listing.stdout)")
       }
-      _ = (proxyA, proxyB)
     }
   }
 
   @Test func anUnreachableGatewayIsUnavailableNamingIt() async throws {
-    let a = "a.gw-down.nsm.test"
-    let b = "b.gw-down.nsm.test"
-    let domains = try await TestDomains.start([a, b])
-    let dns = domains.nsd.server.description
-    let gatewayA = try #require(domains[a].gatewayURL)
-    let gatewayB = try #require(domains[b].gatewayURL)
-    try await ConnectSandbox.run(registryArguments: ["--domain", a, "--dns-server", dns]) { sandbox in
-      let registryB = try await sandbox.registry(
-        "registry-b",
-        arguments: ["--domain", b, "--listen", "tcp://127.0.0.1:\(domains[b].registryPort)", "--dns-server", dns]
-      )
-      _ = try await NSMProcess.run(
-        ["apply", "-f", "-", "--registry", registryB.description],
-        stdin: Self.serviceDocument
-      )
-      let managerA = try await sandbox.manager("mgr-a", node: "node-a", arguments: ["--proxy-url", gatewayA])
-      let managerB = try await sandbox.manager("mgr-b", node: "node-b", registry: registryB)
+    try await TwoDomains.run("gw-down") { domains in
+      let (sandbox, b, gatewayA, gatewayB) = (domains.sandbox, domains.b, domains.gatewayA, domains.gatewayB)
+      let (managerA, managerB) = (domains.managerA, domains.managerB)
       _ = try await sandbox.endpoint("nse-b", manager: managerB, services: ["simple"], cidr: "10.151.0.0/24")
       func request() async throws -> NSMProcess.Result {
         try await NSMProcess.run([
@@ -126,13 +84,7 @@ struct InterdomainTests {
       #expect(withoutA.stderr.contains(gatewayA.replacingOccurrences(of: "tcp://", with: "")), "\(withoutA.stderr)")
 
       // A's gateway, but none in B: B's published gateway is named.
-      _ = try await sandbox.proxy(
-        "proxy-a",
-        domain: a,
-        registry: sandbox.registry,
-        listen: gatewayA,
-        arguments: ["--dns-server", dns]
-      )
+      try await domains.startGateway("a")
       let withoutB = try await request()
       #expect(withoutB.status == 1)
       #expect(withoutB.stderr.contains("UNAVAILABLE"), "\(withoutB.stderr)")
@@ -146,36 +98,11 @@ struct InterdomainTests {
   }
 
   @Test func killedGatewaysAndAKilledEndpointHealWithoutRestartingTheClient() async throws {
-    let a = "a.gw-heal.nsm.test"
-    let b = "b.gw-heal.nsm.test"
-    let domains = try await TestDomains.start([a, b])
-    let dns = domains.nsd.server.description
-    let gatewayA = try #require(domains[a].gatewayURL)
-    let gatewayB = try #require(domains[b].gatewayURL)
-    try await ConnectSandbox.run(registryArguments: ["--domain", a, "--dns-server", dns]) { sandbox in
-      let registryB = try await sandbox.registry(
-        "registry-b",
-        arguments: ["--domain", b, "--listen", "tcp://127.0.0.1:\(domains[b].registryPort)", "--dns-server", dns]
-      )
-      _ = try await NSMProcess.run(
-        ["apply", "-f", "-", "--registry", registryB.description],
-        stdin: Self.serviceDocument
-      )
-      func startGateway(_ name: String, _ domain: String, _ registry: ServiceAddress, _ url: String) async throws
-        -> NSMProcess.Running
-      {
-        try await sandbox.proxy(
-          name,
-          domain: domain,
-          registry: registry,
-          listen: url,
-          arguments: ["--dns-server", dns]
-        )
-      }
-      var proxyA = try await startGateway("proxy-a", a, sandbox.registry, gatewayA)
-      var proxyB = try await startGateway("proxy-b", b, registryB, gatewayB)
-      let managerA = try await sandbox.manager("mgr-a", node: "node-a", arguments: ["--proxy-url", gatewayA])
-      let managerB = try await sandbox.manager("mgr-b", node: "node-b", registry: registryB)
+    try await TwoDomains.run("gw-heal") { domains in
+      let (sandbox, b, gatewayA, gatewayB) = (domains.sandbox, domains.b, domains.gatewayA, domains.gatewayB)
+      let (managerA, managerB) = (domains.managerA, domains.managerB)
+      var proxyA = try await domains.startGateway("a")
+      var proxyB = try await domains.startGateway("b")
       let first = try await sandbox.endpoint("nse-b1", manager: managerB, services: ["simple"], cidr: "10.152.0.0/24")
       let second = try await sandbox.endpoint("nse-b2", manager: managerB, services: ["simple"], cidr: "10.152.0.0/24")
       let client = try sandbox.client("nsc-a", manager: managerA, services: ["simple@\(b)"])
@@ -193,17 +120,12 @@ struct InterdomainTests {
 
       // Each gateway killed outright and started again at its address: the client's connection
       // comes back through it.
-      for (name, url) in [("proxy-b", gatewayB), ("proxy-a", gatewayA)] {
-        let victim = name == "proxy-b" ? proxyB : proxyA
+      for (name, domain) in [("proxy-b", "b"), ("proxy-a", "a")] {
+        let victim = domain == "b" ? proxyB : proxyA
         victim.signal(SIGKILL)
         _ = await victim.waitForExit()
-        let restarted = try await startGateway(
-          name,
-          name == "proxy-b" ? b : a,
-          name == "proxy-b" ? registryB : sandbox.registry,
-          url
-        )
-        if name == "proxy-b" { proxyB = restarted } else { proxyA = restarted }
+        let restarted = try await domains.startGateway(domain)
+        if domain == "b" { proxyB = restarted } else { proxyA = restarted }
         #expect(await eventually(within: .seconds(20)) { await heldEverywhere() }, "healed after \(name) died")
         #expect(client.process.isRunning)
       }
@@ -224,37 +146,10 @@ struct InterdomainTests {
   /// An error status from inside B reaches the client in A as B said it: each gateway passes on
   /// the next hop's status (not its trailers, which would reset the stream on the way back).
   @Test func aFailureInsideBReachesTheClientInAAsItsStatus() async throws {
-    let a = "a.gw-status.nsm.test"
-    let b = "b.gw-status.nsm.test"
-    let domains = try await TestDomains.start([a, b])
-    let dns = domains.nsd.server.description
-    let gatewayA = try #require(domains[a].gatewayURL)
-    let gatewayB = try #require(domains[b].gatewayURL)
-    try await ConnectSandbox.run(registryArguments: ["--domain", a, "--dns-server", dns]) { sandbox in
-      let registryB = try await sandbox.registry(
-        "registry-b",
-        arguments: ["--domain", b, "--listen", "tcp://127.0.0.1:\(domains[b].registryPort)", "--dns-server", dns]
-      )
-      _ = try await NSMProcess.run(
-        ["apply", "-f", "-", "--registry", registryB.description],
-        stdin: Self.serviceDocument
-      )
-      _ = try await sandbox.proxy(
-        "proxy-a",
-        domain: a,
-        registry: sandbox.registry,
-        listen: gatewayA,
-        arguments: ["--dns-server", dns]
-      )
-      _ = try await sandbox.proxy(
-        "proxy-b",
-        domain: b,
-        registry: registryB,
-        listen: gatewayB,
-        arguments: ["--dns-server", dns]
-      )
-      let managerA = try await sandbox.manager("mgr-a", node: "node-a", arguments: ["--proxy-url", gatewayA])
-      let managerB = try await sandbox.manager("mgr-b", node: "node-b", registry: registryB)
+    try await TwoDomains.run("gw-status") { domains in
+      let (sandbox, b, managerA, managerB) = (domains.sandbox, domains.b, domains.managerA, domains.managerB)
+      try await domains.startGateway("a")
+      try await domains.startGateway("b")
       // Registered, then dead: B's manager cannot reach it and says so.
       let endpoint = try await sandbox.endpoint("nse-b", manager: managerB, services: ["simple"], cidr: "10.154.0.0/24")
       endpoint.signal(SIGKILL)
@@ -271,5 +166,69 @@ struct InterdomainTests {
         "B's manager's words: \(result.stderr)"
       )
     }
+  }
+}
+
+/// Two domains on loopback for the gateway tests: nsd publishing both registries and gateways,
+/// A's registry (the sandbox's) and B's at its published port, `simple` in B, a manager in
+/// each (A's sends other domains' connections to A's gateway); the test starts the gateways.
+struct TwoDomains {
+  let a: String
+  let b: String
+  let sandbox: ConnectSandbox
+  let dns: String
+  let gatewayA: String
+  let gatewayB: String
+  let registryB: ServiceAddress
+  let managerA: ConnectSandbox.Manager
+  let managerB: ConnectSandbox.Manager
+
+  static func run(_ tag: String, _ body: (TwoDomains) async throws -> Void) async throws {
+    let a = "a.\(tag).nsm.test"
+    let b = "b.\(tag).nsm.test"
+    let domains = try await TestDomains.start([a, b])
+    let dns = domains.nsd.server.description
+    let gatewayA = try #require(domains[a].gatewayURL)
+    let gatewayB = try #require(domains[b].gatewayURL)
+    try await ConnectSandbox.run(registryArguments: ["--domain", a, "--dns-server", dns]) { sandbox in
+      let registryB = try await sandbox.registry(
+        "registry-b",
+        arguments: ["--domain", b, "--listen", "tcp://127.0.0.1:\(domains[b].registryPort)", "--dns-server", dns]
+      )
+      let applied = try await NSMProcess.run(
+        ["apply", "-f", "-", "--registry", registryB.description],
+        stdin: InterdomainTests.serviceDocument
+      )
+      #expect(applied.status == 0, "\(applied.stderr)")
+      let managerA = try await sandbox.manager("mgr-a", node: "node-a", arguments: ["--proxy-url", gatewayA])
+      let managerB = try await sandbox.manager("mgr-b", node: "node-b", registry: registryB)
+      try await body(
+        TwoDomains(
+          a: a,
+          b: b,
+          sandbox: sandbox,
+          dns: dns,
+          gatewayA: gatewayA,
+          gatewayB: gatewayB,
+          registryB: registryB,
+          managerA: managerA,
+          managerB: managerB
+        )
+      )
+    }
+  }
+
+  /// The gateway of domain A (`"a"`) or B, at its published address.
+  @discardableResult
+  func startGateway(_ domain: String) async throws -> NSMProcess.Running {
+    let (name, domainName, registry, url) =
+      domain == "a" ? ("proxy-a", a, sandbox.registry, gatewayA) : ("proxy-b", b, registryB, gatewayB)
+    return try await sandbox.proxy(
+      name,
+      domain: domainName,
+      registry: registry,
+      listen: url,
+      arguments: ["--dns-server", dns]
+    )
   }
 }
