@@ -46,36 +46,18 @@ public final class KernelSplices: Sendable {
       await unsplice(id)
     }
     let (insideLink, outsideLink, bridge) = Self.names(id)
-    let alias = "nsm/\(owner)/\(id)"
-    try await tunnelGuard?.admit(inside)
+    // Two processes: the guard's change and one `ip -batch` for links, bridge and ports.
+    try await tunnelGuard?.admit([inside, outside])
     do {
-      try await tunnelGuard?.admit(outside)
-      try await links.addVXLAN(
-        insideLink,
-        in: .current,
-        vni: inside.vni,
-        local: inside.local,
-        remote: inside.remote,
-        port: inside.port
+      try await links.bridgeTunnels(
+        [(insideLink, inside), (outsideLink, outside)],
+        bridge: bridge,
+        alias: "nsm/\(owner)/\(id)",
+        in: .current
       )
-      try await links.addVXLAN(
-        outsideLink,
-        in: .current,
-        vni: outside.vni,
-        local: outside.local,
-        remote: outside.remote,
-        port: outside.port
-      )
-      try await links.addBridge(bridge, in: .current)
-      for link in [insideLink, outsideLink, bridge] {
-        try await links.configure(link, in: .current, LinkSettings(alias: alias, addresses: [], routes: []))
-      }
-      try await links.attach(insideLink, to: bridge, in: .current)
-      try await links.attach(outsideLink, to: bridge, in: .current)
     } catch {
       for link in [insideLink, outsideLink, bridge] { try? await links.delete(link, in: .current) }
-      try? await tunnelGuard?.revoke(inside)
-      try? await tunnelGuard?.revoke(outside)
+      try? await tunnelGuard?.revoke([inside, outside])
       throw error
     }
     splices.withLock { $0[id] = (inside, outside) }
@@ -86,8 +68,7 @@ public final class KernelSplices: Sendable {
     guard let tunnels = splices.withLock({ $0.removeValue(forKey: id) }) else { return }
     let (insideLink, outsideLink, bridge) = Self.names(id)
     for link in [insideLink, outsideLink, bridge] { try? await links.delete(link, in: .current) }
-    try? await tunnelGuard?.revoke(tunnels.inside)
-    try? await tunnelGuard?.revoke(tunnels.outside)
+    try? await tunnelGuard?.revoke([tunnels.inside, tunnels.outside])
   }
 
   public var count: Int { splices.withLock { $0.count } }

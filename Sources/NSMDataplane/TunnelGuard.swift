@@ -8,12 +8,18 @@ internal import NSMCore
 public protocol TunnelGuard: Sendable {
   /// Starts afresh: forgets what a previous run admitted, guards nothing yet.
   func reset() async throws
-  /// From now on packets to `tunnel`'s VNI and port are accepted only from its remote address.
-  func admit(_ tunnel: Tunnel) async throws
-  /// Forgets `tunnel` (its VNI may be reused with another peer).
-  func revoke(_ tunnel: Tunnel) async throws
+  /// From now on packets to each tunnel's VNI and port are accepted only from its remote
+  /// address (all at once: one change of the kernel's tables).
+  func admit(_ tunnels: [Tunnel]) async throws
+  /// Forgets the tunnels (their VNIs may be reused with other peers).
+  func revoke(_ tunnels: [Tunnel]) async throws
   /// Packets dropped so far.
   func refused() async throws -> Int
+}
+
+extension TunnelGuard {
+  public func admit(_ tunnel: Tunnel) async throws { try await admit([tunnel]) }
+  public func revoke(_ tunnel: Tunnel) async throws { try await revoke([tunnel]) }
 }
 
 /// ``TunnelGuard`` with nftables, in this process's namespace: one table of this manager's
@@ -57,12 +63,12 @@ public struct NFTables: TunnelGuard {
     )
   }
 
-  public func admit(_ tunnel: Tunnel) async throws {
-    try await run(try elements("add", tunnel))
+  public func admit(_ tunnels: [Tunnel]) async throws {
+    try await run(try tunnels.map { try elements("add", $0) }.joined())
   }
 
-  public func revoke(_ tunnel: Tunnel) async throws {
-    try await run(try elements("delete", tunnel))
+  public func revoke(_ tunnels: [Tunnel]) async throws {
+    try await run(try tunnels.map { try elements("delete", $0) }.joined())
   }
 
   public func refused() async throws -> Int {
