@@ -66,6 +66,24 @@ struct InterdomainTests {
     }
   }
 
+  @Test func aManagerFindsItsDomainsGatewayInDNS() async throws {
+    try await TwoDomains.run("gw-dns", publishedGateway: true) { domains in
+      try await domains.startGateway("a")
+      try await domains.startGateway("b")
+      _ = try await domains.sandbox.endpoint(
+        "nse-b",
+        manager: domains.managerB,
+        services: ["simple"],
+        cidr: "10.155.0.0/24"
+      )
+      var lines = ConnectionLines(
+        try domains.sandbox.client("nsc-a", manager: domains.managerA, services: ["simple@\(domains.b)"])
+      )
+      // Through A's gateway although the manager was not told it: `_nsm-proxy._tcp` of its domain.
+      #expect(try await lines.next().hops == ["nsc-a", "mgr-a", "proxy-a", "proxy-b", "mgr-b", "nse-b"])
+    }
+  }
+
   @Test func anUnreachableGatewayIsUnavailableNamingIt() async throws {
     try await TwoDomains.run("gw-down") { domains in
       let (sandbox, b, gatewayA, gatewayB) = (domains.sandbox, domains.b, domains.gatewayA, domains.gatewayB)
@@ -183,7 +201,11 @@ struct TwoDomains {
   let managerA: ConnectSandbox.Manager
   let managerB: ConnectSandbox.Manager
 
-  static func run(_ tag: String, _ body: (TwoDomains) async throws -> Void) async throws {
+  /// `publishedGateway`: A's manager finds its gateway in DNS (`--domain`) instead of being
+  /// given it (`--proxy-url`).
+  static func run(_ tag: String, publishedGateway: Bool = false, _ body: (TwoDomains) async throws -> Void)
+    async throws
+  {
     let a = "a.\(tag).nsm.test"
     let b = "b.\(tag).nsm.test"
     let domains = try await TestDomains.start([a, b])
@@ -200,7 +222,11 @@ struct TwoDomains {
         stdin: InterdomainTests.serviceDocument
       )
       #expect(applied.status == 0, "\(applied.stderr)")
-      let managerA = try await sandbox.manager("mgr-a", node: "node-a", arguments: ["--proxy-url", gatewayA])
+      let managerA = try await sandbox.manager(
+        "mgr-a",
+        node: "node-a",
+        arguments: publishedGateway ? ["--domain", a, "--dns-server", dns] : ["--proxy-url", gatewayA]
+      )
       let managerB = try await sandbox.manager("mgr-b", node: "node-b", registry: registryB)
       try await body(
         TwoDomains(

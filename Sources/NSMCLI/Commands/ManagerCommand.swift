@@ -3,6 +3,7 @@ internal import Foundation
 internal import Logging
 internal import NSMConnect
 internal import NSMCore
+internal import NSMDNS
 internal import NSMDataplane
 internal import NSMTransport
 
@@ -34,9 +35,15 @@ struct ManagerCommand: AsyncParsableCommand {
   @Option(help: "This cluster's name, added as clusterName (env CLUSTER_NAME).") var clusterName: String?
   @Option(
     help:
-      "This domain's gateway (nsm proxy): connections to endpoints of other domains (nse@domain) go there (env NSM_PROXY_URL; default: straight to the gateway the registry names for the endpoint)."
+      "This domain's gateway (nsm proxy): connections to endpoints of other domains (nse@domain) go there (env NSM_PROXY_URL; default: the gateway --domain publishes, else straight to the one the registry names for the endpoint)."
   )
   var proxyURL: String?
+  @Option(
+    help:
+      "This manager's domain, whose published gateway (_nsm-proxy._tcp.DOMAIN) is the default --proxy-url (env NSM_DOMAIN)."
+  )
+  var domain: String?
+  @OptionGroup var dns: DNSOptions
   @Option(
     help:
       "This node's VXLAN tunnel address, offered to other nodes (env NSM_TUNNEL_IP; default the host of --url when it is an IP address)."
@@ -84,6 +91,12 @@ struct ManagerCommand: AsyncParsableCommand {
     }
     if let text = setting(proxyURL, env: "NSM_PROXY_URL") {
       configuration.proxyURL = try ConnectSettings.address(text, flag: "proxy-url", env: "NSM_PROXY_URL")
+    } else if let text = setting(domain, env: "NSM_DOMAIN") {
+      configuration.domain = try parseSetting(text, flag: "domain", env: "NSM_DOMAIN") {
+        try DomainName.validate($0)
+        return $0
+      }
+      configuration.directory = DomainResolver(configuration: try dns.resolverConfiguration())
     }
     if let text = setting(tunnelIP, env: "NSM_TUNNEL_IP") {
       guard IPPrefix.parseAddress(text) != nil else {

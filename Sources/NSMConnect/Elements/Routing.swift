@@ -8,15 +8,24 @@ internal import Synchronization
 /// manager whose URL its record carries.
 ///
 /// An endpoint of another domain (`nse@domain`, as the registry names what it found there) is
-/// reached through this domain's gateway when the manager has one (`--proxy-url`).
+/// reached through this domain's gateway when the manager has one: `--proxy-url`, or the
+/// gateway its own domain publishes (looked up when needed, so a gateway started later is
+/// found; the resolver caches).
 public final class Routing: Sendable {
   public let ownURL: String
   public let gateway: ServiceAddress?
+  /// This domain's published gateway, when there is no fixed one; nil when it publishes none.
+  public let publishedGateway: (@Sendable () async throws -> ServiceAddress?)?
   private let local = Mutex<[String: ServiceAddress]>([:])
 
-  public init(ownURL: String, gateway: ServiceAddress? = nil) {
+  public init(
+    ownURL: String,
+    gateway: ServiceAddress? = nil,
+    publishedGateway: (@Sendable () async throws -> ServiceAddress?)? = nil
+  ) {
     self.ownURL = ownURL
     self.gateway = gateway
+    self.publishedGateway = publishedGateway
   }
 
   public func addLocal(_ name: String, at address: ServiceAddress) {
@@ -41,7 +50,12 @@ public final class Routing: Sendable {
 
   public var localCount: Int { local.withLock { $0.count } }
 
-  public func hop(for endpoint: Registry_NetworkServiceEndpoint) throws(NSMError) -> NextHop {
+  private func gatewayAddress() async throws -> ServiceAddress? {
+    if let gateway { return gateway }
+    return try await publishedGateway?()
+  }
+
+  public func hop(for endpoint: Registry_NetworkServiceEndpoint) async throws -> NextHop {
     if endpoint.url == ownURL {
       guard let address = localAddress(of: endpoint.name) else {
         throw NSMError.unavailable(
@@ -50,7 +64,7 @@ public final class Routing: Sendable {
       }
       return NextHop(address: address, endpointName: endpoint.name, viaManager: false)
     }
-    if let gateway, endpoint.name.contains("@") {
+    if endpoint.name.contains("@"), let gateway = try await gatewayAddress() {
       return NextHop(address: gateway, endpointName: endpoint.name, viaManager: true)
     }
     guard !endpoint.url.isEmpty else {

@@ -29,7 +29,7 @@ public struct SelectElement: ConnectElement {
       // As upstream's discover on Close: find the endpoint if possible, close here regardless.
       do {
         if let endpoint = try await directory.endpoint(named: name, context: context) {
-          context.nextHop = try routing.hop(for: endpoint)
+          context.nextHop = try await routing.hop(for: endpoint)
         }
       } catch {
         context.logger.debug("no route for a Close", metadata: ["endpoint": "\(name)", "error": "\(error)"])
@@ -55,7 +55,7 @@ public struct SelectElement: ConnectElement {
       var context = context
       request.connection.networkServiceEndpointName = endpoint.name
       do {
-        context.nextHop = try routing.hop(for: endpoint)
+        context.nextHop = try await routing.hop(for: endpoint)
         return try await next.request(request, context: context)
       } catch {
         try Task.checkCancellation()

@@ -17,6 +17,10 @@ public struct ManagerConfiguration: Sendable {
   public var clusterName: String?
   /// This domain's gateway (`nsm proxy`): connections to endpoints of other domains go there.
   public var proxyURL: ServiceAddress?
+  /// Without `proxyURL`: this domain's name and where its published gateway is looked up
+  /// (`_nsm-proxy._tcp.DOMAIN`).
+  public var domain: String?
+  public var directory: (any DomainDirectory)?
   /// This node's VXLAN tunnel address; nil: only endpoints on this node can be reached.
   public var tunnelIP: String?
   /// How vWires are made (`--dataplane kernel`); nil: control plane only (`none`).

@@ -33,7 +33,14 @@ public final class NetworkServiceManager: Service {
     }
     self.wires = wires
     let time = configuration.time
-    routing = Routing(ownURL: configuration.url, gateway: configuration.proxyURL)
+    var publishedGateway: (@Sendable () async throws -> ServiceAddress?)?
+    if configuration.proxyURL == nil, let domain = configuration.domain, let directory = configuration.directory {
+      publishedGateway = {
+        guard let url = try await directory.gatewayURL(of: domain) else { return nil }
+        return try ServiceAddress(parsing: url)
+      }
+    }
+    routing = Routing(ownURL: configuration.url, gateway: configuration.proxyURL, publishedGateway: publishedGateway)
     pool = PeerPool(logger: logger, identity: configuration.identity, limits: configuration.peerLimits, time: time)
     var factory = ClientFactory(identity: configuration.identity)
     factory.pathTokens = true
