@@ -15,7 +15,7 @@ public import ServiceLifecycle
 /// unregisters on shutdown.
 public final class EndpointServer: Service {
   public let configuration: EndpointConfiguration
-  public let monitor = ConnectionMonitor()
+  public let monitor: ConnectionMonitor
   public let pool: PeerPool
   private let manager: GRPCClient<PeerTransport>
   private let host: GRPCServerHost
@@ -26,37 +26,22 @@ public final class EndpointServer: Service {
     self.configuration = configuration
     self.logger = logger
     let time = configuration.time
-    pool = PeerPool(logger: logger, identity: configuration.identity, time: time)
-    var factory = ClientFactory(identity: configuration.identity)
-    factory.pathTokens = true
-    factory.maxTokenLifetime = configuration.maxTokenLifetime
-    manager = try factory.client(for: configuration.connectTo)
-    let monitor = self.monitor
-    let pool = self.pool
-    let downstream = DownstreamMonitors(
+    let parts = HopParts(
       name: configuration.name,
-      pool: pool,
-      monitor: monitor,
       identity: configuration.identity,
       maxTokenLifetime: configuration.maxTokenLifetime,
+      time: time,
       logger: logger
     )
-    let routes = Routes { downstream.routeChanged($0, $1) }
-    let caller = NextHopCaller(
-      pool: pool,
-      identity: configuration.identity,
-      maxTokenLifetime: configuration.maxTokenLifetime,
-      time: time
-    )
+    pool = parts.pool
+    monitor = parts.monitor
+    manager = try parts.client(for: configuration.connectTo)
+    let monitor = parts.monitor
+    let routes = parts.routes
+    let caller = parts.caller
     let crossConnects = configuration.links.map { CrossConnects(links: $0, time: time) }
     let chain = ConnectChain {
-      hopBase(
-        name: configuration.name,
-        identity: configuration.identity,
-        maxTokenLifetime: configuration.maxTokenLifetime,
-        monitor: monitor,
-        time: time
-      )
+      parts.base()
       if configuration.passthrough == nil {
         TrimPathElement()
       } else {

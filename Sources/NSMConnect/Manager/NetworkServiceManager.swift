@@ -13,14 +13,13 @@ public import ServiceLifecycle
 /// directly or through the manager of their node.
 public final class NetworkServiceManager: Service {
   public let configuration: ManagerConfiguration
-  public let monitor = ConnectionMonitor()
+  public let monitor: ConnectionMonitor
   public let routing: Routing
   public let routes: Routes
   public let pool: PeerPool
   private let registry: GRPCClient<PeerTransport>
   private let hosts: [GRPCServerHost]
   private let streams = ActiveStreams()
-  private let downstream: DownstreamMonitors
   private let logger: Logger
   /// The vWires it made, with `--dataplane kernel`.
   public let wires: LocalVWires?
@@ -41,42 +40,26 @@ public final class NetworkServiceManager: Service {
       }
     }
     routing = Routing(ownURL: configuration.url, gateway: configuration.proxyURL, publishedGateway: publishedGateway)
-    pool = PeerPool(logger: logger, identity: configuration.identity, limits: configuration.peerLimits, time: time)
-    var factory = ClientFactory(identity: configuration.identity)
-    factory.pathTokens = true
-    factory.maxTokenLifetime = configuration.maxTokenLifetime
-    registry = try factory.client(for: configuration.registry)
-    let downstream = DownstreamMonitors(
+    let parts = HopParts(
       name: configuration.name,
-      pool: pool,
-      monitor: monitor,
       identity: configuration.identity,
       maxTokenLifetime: configuration.maxTokenLifetime,
+      peerLimits: configuration.peerLimits,
+      time: time,
       logger: logger
     )
-    self.downstream = downstream
-    let routes = Routes { downstream.routeChanged($0, $1) }
-    self.routes = routes
+    pool = parts.pool
+    monitor = parts.monitor
+    routes = parts.routes
+    registry = try parts.client(for: configuration.registry)
+    let routes = parts.routes
     let directory = RegistryDirectory(grpc: registry)
-    let monitor = self.monitor
     let routing = self.routing
-    let pool = self.pool
     // One set of VNIs for both sides of this node: Linux's limit is per node.
     let vnis = VNIAllocator()
-    let caller = NextHopCaller(
-      pool: pool,
-      identity: configuration.identity,
-      maxTokenLifetime: configuration.maxTokenLifetime,
-      time: time
-    )
+    let caller = parts.caller
     let chain = ConnectChain {
-      hopBase(
-        name: configuration.name,
-        identity: configuration.identity,
-        maxTokenLifetime: configuration.maxTokenLifetime,
-        monitor: monitor,
-        time: time
-      )
+      parts.base()
       MechanismElement(role: .manager, tunnelIP: configuration.tunnelIP, vnis: vnis)
       if let wires {
         DataplaneElement(wires: wires, routes: routes)

@@ -13,7 +13,7 @@ public import ServiceLifecycle
 /// domain. Refresh, Close and the connection monitor pass through it like through any hop.
 public final class ProxyServer: Service {
   public let configuration: ProxyConfiguration
-  public let monitor = ConnectionMonitor()
+  public let monitor: ConnectionMonitor
   public let routes: Routes
   public let pool: PeerPool
   /// The vWires spliced here, with a relay.
@@ -28,40 +28,24 @@ public final class ProxyServer: Service {
     self.logger = logger
     relayTable = RelayTable(uniqueAcrossSides: configuration.kernelRelay != nil)
     let time = configuration.time
-    pool = PeerPool(logger: logger, identity: configuration.identity, time: time)
-    var factory = ClientFactory(identity: configuration.identity)
-    factory.pathTokens = true
-    factory.maxTokenLifetime = configuration.maxTokenLifetime
-    let registry = try factory.client(for: configuration.registry)
-    self.registry = registry
-    let streams = self.streams
-    let monitor = self.monitor
-    let pool = self.pool
-    let downstream = DownstreamMonitors(
+    let parts = HopParts(
       name: configuration.name,
-      pool: pool,
-      monitor: monitor,
       identity: configuration.identity,
       maxTokenLifetime: configuration.maxTokenLifetime,
+      time: time,
       logger: logger
     )
-    let routes = Routes { downstream.routeChanged($0, $1) }
-    self.routes = routes
-    let caller = NextHopCaller(
-      pool: pool,
-      identity: configuration.identity,
-      maxTokenLifetime: configuration.maxTokenLifetime,
-      time: time
-    )
+    pool = parts.pool
+    monitor = parts.monitor
+    routes = parts.routes
+    let registry = try parts.client(for: configuration.registry)
+    self.registry = registry
+    let streams = self.streams
+    let monitor = parts.monitor
+    let routes = parts.routes
     let relayTable = self.relayTable
     let chain = ConnectChain {
-      hopBase(
-        name: configuration.name,
-        identity: configuration.identity,
-        maxTokenLifetime: configuration.maxTokenLifetime,
-        monitor: monitor,
-        time: time
-      )
+      parts.base()
       if let relay = configuration.relay {
         GatewayRelayElement(
           domains: configuration.domains,
@@ -79,7 +63,7 @@ public final class ProxyServer: Service {
         registry: RegistryDirectory(grpc: registry),
         routes: routes
       )
-      ForwardElement(caller: caller, routes: routes)
+      ForwardElement(caller: parts.caller, routes: routes)
     }
     hosts = try configuration.listen.map {
       try GRPCServerHost(
