@@ -144,18 +144,10 @@ struct VL3Tests {
 /// What a vWire leaves behind when its workload or its manager dies.
 @Suite("vWire life cycle", .serialized, .enabled(if: TestNamespaces.available))
 struct VWireLifeCycleTests {
-  /// Each test's manager has a name of its own: a restarted manager removes what carries its
-  /// name in every namespace of the host, which here holds the other tests' nodes too.
-  static func roles(_ manager: String) -> [String: String] {
-    ["registry": "node", "apply": "node", manager: "node", "nse-1": "endpoint", "nsc-1": "client"]
-  }
 
   @Test func aKilledClientsVWireIsRemovedWithoutWaitingForExpiry() async throws {
     try await TestNamespaces.run(["node", "client", "endpoint"]) { namespaces in
-      try await ConnectSandbox.run(launcher: { Self.roles("mgr-kill")[$0].map(namespaces.launcher) ?? [] }) { sandbox in
-        try await sandbox.apply(MonitorAndErrorTests.services)
-        let manager = try await sandbox.manager("mgr-kill", node: "node-1", arguments: ["--dataplane", "kernel"])
-        _ = try await sandbox.endpoint("nse-1", manager: manager, services: ["simple"], cidr: "10.134.0.0/24")
+      try await namespaces.withOneNode(manager: "mgr-kill", cidr: "10.134.0.0/24") { sandbox, manager in
         let client = try sandbox.client("nsc-1", manager: manager, services: ["kernel://simple/nsm-1"])
         var lines = ConnectionLines(client)
         _ = try await lines.next()
@@ -182,11 +174,7 @@ struct VWireLifeCycleTests {
 
   @Test func refreshesChangeNothingOnTheWire() async throws {
     try await TestNamespaces.run(["node", "client", "endpoint"]) { namespaces in
-      try await ConnectSandbox.run(launcher: { Self.roles("mgr-refresh")[$0].map(namespaces.launcher) ?? [] }) {
-        sandbox in
-        try await sandbox.apply(MonitorAndErrorTests.services)
-        let manager = try await sandbox.manager("mgr-refresh", node: "node-1", arguments: ["--dataplane", "kernel"])
-        _ = try await sandbox.endpoint("nse-1", manager: manager, services: ["simple"], cidr: "10.144.0.0/24")
+      try await namespaces.withOneNode(manager: "mgr-refresh", cidr: "10.144.0.0/24") { sandbox, manager in
         // 2 s tokens: several refreshes within the 5 s watched.
         let client = try sandbox.client(
           "nsc-1",
@@ -231,11 +219,7 @@ struct VWireLifeCycleTests {
 
   @Test func aConnectionThatExpiresLeavesNoInterface() async throws {
     try await TestNamespaces.run(["node", "client", "endpoint"]) { namespaces in
-      try await ConnectSandbox.run(launcher: { Self.roles("mgr-expire")[$0].map(namespaces.launcher) ?? [] }) {
-        sandbox in
-        try await sandbox.apply(MonitorAndErrorTests.services)
-        let manager = try await sandbox.manager("mgr-expire", node: "node-1", arguments: ["--dataplane", "kernel"])
-        _ = try await sandbox.endpoint("nse-1", manager: manager, services: ["simple"], cidr: "10.143.0.0/24")
+      try await namespaces.withOneNode(manager: "mgr-expire", cidr: "10.143.0.0/24") { sandbox, manager in
         let client = try sandbox.client(
           "nsc-1",
           manager: manager,
@@ -262,11 +246,7 @@ struct VWireLifeCycleTests {
 
   @Test func aRestartedManagerRemovesWhatItsPreviousRunLeftAndTheClientGetsItsWireBack() async throws {
     try await TestNamespaces.run(["node", "client", "endpoint"]) { namespaces in
-      try await ConnectSandbox.run(launcher: { Self.roles("mgr-restart")[$0].map(namespaces.launcher) ?? [] }) {
-        sandbox in
-        try await sandbox.apply(MonitorAndErrorTests.services)
-        let manager = try await sandbox.manager("mgr-restart", node: "node-1", arguments: ["--dataplane", "kernel"])
-        _ = try await sandbox.endpoint("nse-1", manager: manager, services: ["simple"], cidr: "10.135.0.0/24")
+      try await namespaces.withOneNode(manager: "mgr-restart", cidr: "10.135.0.0/24") { sandbox, manager in
         let client = try sandbox.client("nsc-1", manager: manager, services: ["kernel://simple/nsm-1"])
         var lines = ConnectionLines(client)
         let first = try await lines.next()

@@ -93,3 +93,23 @@ extension TestNamespaces {
     }
   }
 }
+
+extension TestNamespaces {
+  /// One node: the registry and a manager with a data plane (named `manager`, apart from every
+  /// other test's) in the namespace of `node`, the simple service applied, and an endpoint
+  /// `nse-1` of `cidr` in the namespace of `endpoint`; a client `nsc-1` the test starts is
+  /// placed in the namespace of `client`.
+  func withOneNode<Result: Sendable>(
+    manager name: String,
+    cidr: String,
+    _ body: (ConnectSandbox, ConnectSandbox.Manager) async throws -> Result
+  ) async throws -> Result {
+    let roles = ["registry": "node", "apply": "node", name: "node", "nse-1": "endpoint", "nsc-1": "client"]
+    return try await ConnectSandbox.run(launcher: { roles[$0].map(self.launcher) ?? [] }) { sandbox in
+      try await sandbox.apply(MonitorAndErrorTests.services)
+      let manager = try await sandbox.manager(name, node: "node-1", arguments: ["--dataplane", "kernel"])
+      _ = try await sandbox.endpoint("nse-1", manager: manager, services: ["simple"], cidr: cidr)
+      return try await body(sandbox, manager)
+    }
+  }
+}
