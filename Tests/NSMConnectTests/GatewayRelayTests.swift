@@ -13,9 +13,202 @@ import Testing
 struct GatewayRelayTests {
   @Test(arguments: ["userspace", "kernel"])
   func aClientInAPingsAndStreamsToAnEndpointInBThroughBothRelays(relay: String) async throws {
+    try await RelayDomains.run(relay: relay) { domains in
+      let (namespaces, sandbox, b) = (domains.namespaces, domains.sandbox, domains.b)
+      let (proxyA, proxyB, managerA, managerB) = (
+        domains.proxyA!, domains.proxyB!, domains.managerA!, domains.managerB!
+      )
+      _ = try await sandbox.endpoint("nse-b", manager: managerB, services: ["simple"], cidr: "10.153.0.0/24")
+      var lines = ConnectionLines(
+        try sandbox.client("nsc-a", manager: managerA, services: ["kernel://simple@\(b)/nsm-1"])
+      )
+      let connection: Connection_Connection
+      do {
+        connection = try await lines.next()
+      } catch {
+        // The gateways' side of it: what they logged last.
+        Issue.record(
+          """
+          gateway A: \(proxyA.stderrLog.suffix(15).joined(separator: "\n"))
+          gateway B: \(proxyB.stderrLog.suffix(15).joined(separator: "\n"))
+          """
+        )
+        throw error
+      }
+      #expect(connection.hops == ["nsc-a", "mgr-ra", "proxy-a", "proxy-b", "mgr-rb", "nse-b"])
+      let clientAddress = String(
+        try #require(connection.context.ipContext.srcIpAddrs.first?.split(separator: "/").first)
+      )
+      let endpointAddress = String(
+        try #require(connection.context.ipContext.dstIpAddrs.first?.split(separator: "/").first)
+      )
+
+      // Each manager's tunnel ends at its own gateway.
+      let clientEnd = try await namespaces.exec("client", ["ip", "-d", "link", "show", "dev", "nsm-1"]).output
+      #expect(clientEnd.contains("remote 10.200.1.2"), "\(clientEnd)")
+      let endpointLinks = try await namespaces.exec("endpoint", ["ip", "-d", "-o", "link", "show"]).output
+      #expect(endpointLinks.contains("remote 10.200.2.1"), "\(endpointLinks)")
+
+      let there = try await namespaces.exec("client", ["ping", "-c", "3", "-i", "0.2", "-W", "2", endpointAddress])
+      #expect(there.status == 0, "\(there.output)")
+      let back = try await namespaces.exec("endpoint", ["ping", "-c", "3", "-i", "0.2", "-W", "2", clientAddress])
+      #expect(back.status == 0, "\(back.output)")
+      let streamed = try await namespaces.tcpStream(from: "client", to: "endpoint", address: endpointAddress)
+      #expect(streamed.received == 4 << 20 && streamed.intact, "\(streamed)")
+      try await Self.onlyThePeerGatewayGetsIn(
+        namespaces,
+        endpointAddress: endpointAddress,
+        clientAddress: clientAddress
+      )
+      if relay == "kernel" {
+        // Each gateway holds the splice as two VXLAN links joined by a bridge.
+        for gateway in ["gwa", "gwb"] {
+          let links = try await namespaces.exec(gateway, ["ip", "-o", "link", "show"]).output
+          #expect(links.contains("nsmgi") && links.contains("nsmgo") && links.contains("nsmgb"), "\(links)")
+        }
+      }
+
+      lines.process.signal(SIGTERM)
+      #expect(await lines.process.waitForExit() == 0)
+      #expect(try await namespaces.exec("client", ["ip", "link", "show", "dev", "nsm-1"]).status != 0)
+      #expect(
+        await eventually(within: .seconds(5)) {
+          let links = (try? await namespaces.exec("endpoint", ["ip", "-o", "link", "show"]).output) ?? "nsm-"
+          return !links.contains("nsm-")
+        }
+      )
+      // Nothing of the splice is left at either gateway.
+      for gateway in ["gwa", "gwb"] {
+        let links = try await namespaces.exec(gateway, ["ip", "-o", "link", "show"]).output
+        #expect(!links.contains("nsmg"), "\(links)")
+      }
+    }
+  }
+
+  /// Heal across the gateways under a running ping: A's gateway is killed with SIGKILL and
+  /// started again, later the endpoint in B that the client reaches; each time the client's
+  /// connection comes back (through the new gateway, then to the other endpoint in B) and the
+  /// ping resumes.
+  @Test(arguments: ["userspace", "kernel"])
+  func thePingResumesAfterTheGatewayAndTheEndpointDie(relay: String) async throws {
+    try await RelayDomains.run(relay: relay) { domains in
+      var domains = domains
+      let (namespaces, sandbox, b) = (domains.namespaces, domains.sandbox, domains.b)
+      let first = try await sandbox.endpoint(
+        "nse-b",
+        manager: domains.managerB,
+        services: ["simple"],
+        cidr: "10.156.0.0/24"
+      )
+      let second = try await sandbox.endpoint(
+        "nse-b2",
+        manager: domains.managerB,
+        services: ["simple"],
+        cidr: "10.156.0.0/24"
+      )
+      var lines = ConnectionLines(
+        try sandbox.client("nsc-a", manager: domains.managerA, services: ["kernel://simple@\(b)/nsm-1"])
+      )
+      let connection = try await lines.next()
+      let target = String(try #require(connection.context.ipContext.dstIpAddrs.first?.split(separator: "/").first))
+      // 200 pings 50 ms apart (10 s).
+      let ping = Task {
+        try await namespaces.exec("client", ["ping", "-i", "0.05", "-c", "200", "-W", "1", target])
+      }
+      try await Task.sleep(for: .milliseconds(1500))
+      domains.proxyA.signal(SIGKILL)
+      _ = await domains.proxyA.waitForExit()
+      domains.proxyA = try await domains.startGateway("a")
+      try await Task.sleep(for: .milliseconds(3000))
+      let victim = connection.networkServiceEndpointName.hasPrefix("nse-b2") ? second : first
+      let survivor = connection.networkServiceEndpointName.hasPrefix("nse-b2") ? "nse-b" : "nse-b2"
+      victim.signal(SIGKILL)
+      let healed = try await lines.next(within: .seconds(10)) {
+        $0.state == .up && $0.networkServiceEndpointName == "\(survivor)@\(b)"
+      }
+      #expect(healed.hops == ["nsc-a", "mgr-ra", "proxy-a", "proxy-b", "mgr-rb", survivor])
+      let output = try await ping.value.output
+      let replies = output.split(separator: "\n").compactMap { line -> Int? in
+        guard line.contains("bytes from"), let range = line.range(of: "icmp_seq=") else { return nil }
+        return Int(line[range.upperBound...].prefix { $0.isNumber })
+      }
+      print("heal across gateways (\(relay) relay): \(200 - replies.count) of 200 pings lost (50 ms apart)")
+      #expect(replies.contains { $0 < 25 }, "\(output)")
+      #expect(replies.contains { $0 > 180 }, "the ping resumed through the new gateway and endpoint: \(output)")
+    }
+  }
+
+  /// Crafted VXLAN packets sent to B's gateway's outside address, each carrying a UDP datagram
+  /// for the endpoint: from A's gateway (the negotiated peer) with the vWire's outside VNI (it
+  /// arrives: the craft is right), with another VNI, and from a host that is not the peer with
+  /// the right VNI (neither arrives).
+  static func onlyThePeerGatewayGetsIn(
+    _ namespaces: TestNamespaces,
+    endpointAddress: String,
+    clientAddress: String
+  ) async throws {
+    // The outside VNI: B's gateway answered A's with it (its view of the connection).
+    let held = try await namespaces.exec(
+      "gwb",
+      [
+        NSMProcess.executable.path, "get", "connections", "--insecure", "--manager", "tcp://127.0.0.1:5004", "-o",
+        "json",
+      ]
+    )
+    let atGateway = try Connection_Connection(
+      jsonString: try #require(held.output.split(separator: "\n").first { $0.hasPrefix("{") }.map(String.init))
+    )
+    let vni = try #require(atGateway.mechanism.parameters["vni"].flatMap(UInt32.init), "\(atGateway.mechanism)")
+    let links = try await namespaces.exec("endpoint", ["ip", "-o", "link", "show"]).output
+    let line = try #require(links.split(separator: "\n").first { $0.contains(" nsm-") })
+    let interface = String(line.split(separator: " ")[1].dropLast().split(separator: "@")[0])
+    let mac = CraftedVXLAN.mac(
+      try await namespaces.exec("endpoint", ["cat", "/sys/class/net/\(interface)/address"]).output
+    )
+
+    let receiver = try NamespaceUDP(namespace: namespaces.path("endpoint"), bindTo: "0.0.0.0", port: 7777)
+    let peer = try NamespaceUDP(namespace: namespaces.path("gwa"), bindTo: "198.18.0.1")
+    let rogue = try NamespaceUDP(namespace: namespaces.path("rogue"), bindTo: "198.18.1.1")
+    for (sender, who, id) in [
+      (peer, "peer right-vni", vni), (peer, "peer wrong-vni", vni &+ 1), (rogue, "rogue right-vni", vni),
+    ] {
+      let packet = CraftedVXLAN.packet(
+        vni: id,
+        destinationMAC: mac,
+        from: clientAddress,
+        to: endpointAddress,
+        port: 7777,
+        payload: Array(who.utf8)
+      )
+      try sender.send(packet, to: "198.18.0.2", port: 4789)
+    }
+    let arrived = await receiver.receiveAll(quiet: .seconds(1)).map { String(decoding: $0, as: UTF8.self) }
+    #expect(arrived == ["peer right-vni"], "only the peer gateway's packet with the vWire's VNI comes out")
+  }
+}
+
+/// The relay tests' two domains in namespaces: A's node, A's gateway, B's gateway and B's node
+/// in a row (node ─ gateway ─ "wan" ─ gateway ─ node), the client, two endpoint namespaces and a
+/// rogue host on the "wan" side of B's gateway; the gateways forward the control plane and drop
+/// any VXLAN they would forward between the domains; nsd in A's node publishes both domains; a
+/// registry and a manager with a data plane per domain, gateways with relays.
+struct RelayDomains {
+  let namespaces: TestNamespaces
+  let sandbox: ConnectSandbox
+  let b: String
+  let dns: String
+  let relay: String
+  let registryB: ServiceAddress
+  var proxyA: NSMProcess.Running!
+  var proxyB: NSMProcess.Running!
+  var managerA: ConnectSandbox.Manager!
+  var managerB: ConnectSandbox.Manager!
+
+  static func run(relay: String, _ body: (RelayDomains) async throws -> Void) async throws {
     let a = "a.relay.nsm.test"
     let b = "b.relay.nsm.test"
-    try await TestNamespaces.run(["nodea", "gwa", "gwb", "nodeb", "client", "endpoint", "rogue"]) { namespaces in
+    try await TestNamespaces.run(["nodea", "gwa", "gwb", "nodeb", "client", "endpoint", "endpoint2", "rogue"]) {
+      namespaces in
       // nodea 10.200.1.1 ─ 10.200.1.2 gwa 198.18.0.1 ─ 198.18.0.2 gwb 10.200.2.1 ─ 10.200.2.2 nodeb
       try await namespaces.connect("nodea", "10.200.1.1/24", "gwa", "10.200.1.2/24", name: "ia")
       try await namespaces.connect("gwa", "198.18.0.1/24", "gwb", "198.18.0.2/24", name: "wan")
@@ -69,7 +262,7 @@ struct GatewayRelayTests {
       let dns = nsd.server.description
       let roles = [
         "registry": "nodea", "mgr-ra": "nodea", "registry-b": "nodeb", "mgr-rb": "nodeb", "proxy-a": "gwa",
-        "proxy-b": "gwb", "nse-b": "endpoint", "nsc-a": "client",
+        "proxy-b": "gwb", "nse-b": "endpoint", "nse-b2": "endpoint2", "nsc-a": "client",
       ]
       try await ConnectSandbox.run(
         registryArguments: ["--domain", a, "--listen", "tcp://10.200.1.1:5002", "--dns-server", dns],
@@ -87,151 +280,51 @@ struct GatewayRelayTests {
         )
         let applied = await applying.wait()
         #expect(applied.status == 0, "\(applied.stderr)")
-        let proxyA = try await sandbox.proxy(
-          "proxy-a",
-          domain: a,
-          registry: sandbox.registry,
-          listen: "tcp://0.0.0.0:5004",
-          arguments: [
-            "--dns-server", dns, "--inside-tunnel", "10.200.1.2", "--outside-tunnel", "198.18.0.1", "--relay", relay,
-          ]
+        var domains = RelayDomains(
+          namespaces: namespaces,
+          sandbox: sandbox,
+          b: b,
+          dns: dns,
+          relay: relay,
+          registryB: registryB,
+          proxyA: nil,
+          proxyB: nil,
+          managerA: nil,
+          managerB: nil
         )
-        let proxyB = try await sandbox.proxy(
-          "proxy-b",
-          domain: b,
-          registry: registryB,
-          listen: "tcp://0.0.0.0:5004",
-          arguments: [
-            "--dns-server", dns, "--inside-tunnel", "10.200.2.1", "--outside-tunnel", "198.18.0.2", "--relay", relay,
-          ]
-        )
-        let managerA = try await sandbox.manager(
+        domains.proxyA = try await domains.startGateway("a")
+        domains.proxyB = try await domains.startGateway("b")
+        domains.managerA = try await sandbox.manager(
           "mgr-ra",
           node: "node-a",
           host: "10.200.1.1",
           arguments: ["--dataplane", "kernel", "--proxy-url", "tcp://10.200.1.2:5004"]
         )
-        let managerB = try await sandbox.manager(
+        domains.managerB = try await sandbox.manager(
           "mgr-rb",
           node: "node-b",
           host: "10.200.2.2",
           registry: registryB,
           arguments: ["--dataplane", "kernel"]
         )
-        _ = try await sandbox.endpoint("nse-b", manager: managerB, services: ["simple"], cidr: "10.153.0.0/24")
-        var lines = ConnectionLines(
-          try sandbox.client("nsc-a", manager: managerA, services: ["kernel://simple@\(b)/nsm-1"])
-        )
-        let connection: Connection_Connection
-        do {
-          connection = try await lines.next()
-        } catch {
-          // The gateways' side of it: what they logged last.
-          Issue.record(
-            """
-            gateway A: \(proxyA.stderrLog.suffix(15).joined(separator: "\n"))
-            gateway B: \(proxyB.stderrLog.suffix(15).joined(separator: "\n"))
-            """
-          )
-          throw error
-        }
-        #expect(connection.hops == ["nsc-a", "mgr-ra", "proxy-a", "proxy-b", "mgr-rb", "nse-b"])
-        let clientAddress = String(
-          try #require(connection.context.ipContext.srcIpAddrs.first?.split(separator: "/").first)
-        )
-        let endpointAddress = String(
-          try #require(connection.context.ipContext.dstIpAddrs.first?.split(separator: "/").first)
-        )
-
-        // Each manager's tunnel ends at its own gateway.
-        let clientEnd = try await namespaces.exec("client", ["ip", "-d", "link", "show", "dev", "nsm-1"]).output
-        #expect(clientEnd.contains("remote 10.200.1.2"), "\(clientEnd)")
-        let endpointLinks = try await namespaces.exec("endpoint", ["ip", "-d", "-o", "link", "show"]).output
-        #expect(endpointLinks.contains("remote 10.200.2.1"), "\(endpointLinks)")
-
-        let there = try await namespaces.exec("client", ["ping", "-c", "3", "-i", "0.2", "-W", "2", endpointAddress])
-        #expect(there.status == 0, "\(there.output)")
-        let back = try await namespaces.exec("endpoint", ["ping", "-c", "3", "-i", "0.2", "-W", "2", clientAddress])
-        #expect(back.status == 0, "\(back.output)")
-        let streamed = try await namespaces.tcpStream(from: "client", to: "endpoint", address: endpointAddress)
-        #expect(streamed.received == 4 << 20 && streamed.intact, "\(streamed)")
-        try await Self.onlyThePeerGatewayGetsIn(
-          namespaces,
-          endpointAddress: endpointAddress,
-          clientAddress: clientAddress
-        )
-        if relay == "kernel" {
-          // Each gateway holds the splice as two VXLAN links joined by a bridge.
-          for gateway in ["gwa", "gwb"] {
-            let links = try await namespaces.exec(gateway, ["ip", "-o", "link", "show"]).output
-            #expect(links.contains("nsmgi") && links.contains("nsmgo") && links.contains("nsmgb"), "\(links)")
-          }
-        }
-
-        lines.process.signal(SIGTERM)
-        #expect(await lines.process.waitForExit() == 0)
-        #expect(try await namespaces.exec("client", ["ip", "link", "show", "dev", "nsm-1"]).status != 0)
-        #expect(
-          await eventually(within: .seconds(5)) {
-            let links = (try? await namespaces.exec("endpoint", ["ip", "-o", "link", "show"]).output) ?? "nsm-"
-            return !links.contains("nsm-")
-          }
-        )
-        // Nothing of the splice is left at either gateway.
-        for gateway in ["gwa", "gwb"] {
-          let links = try await namespaces.exec(gateway, ["ip", "-o", "link", "show"]).output
-          #expect(!links.contains("nsmg"), "\(links)")
-        }
+        try await body(domains)
       }
       nsd.stop()
     }
   }
 
-  /// Crafted VXLAN packets sent to B's gateway's outside address, each carrying a UDP datagram
-  /// for the endpoint: from A's gateway (the negotiated peer) with the vWire's outside VNI (it
-  /// arrives: the craft is right), with another VNI, and from a host that is not the peer with
-  /// the right VNI (neither arrives).
-  static func onlyThePeerGatewayGetsIn(
-    _ namespaces: TestNamespaces,
-    endpointAddress: String,
-    clientAddress: String
-  ) async throws {
-    // The outside VNI: B's gateway answered A's with it (its view of the connection).
-    let held = try await namespaces.exec(
-      "gwb",
-      [
-        NSMProcess.executable.path, "get", "connections", "--insecure", "--manager", "tcp://127.0.0.1:5004", "-o",
-        "json",
-      ]
+  /// The gateway of domain A (`"a"`) or B, with its relay.
+  func startGateway(_ domain: String) async throws -> NSMProcess.Running {
+    let (name, domainName, registry, inside, outside) =
+      domain == "a"
+      ? ("proxy-a", "a.relay.nsm.test", sandbox.registry, "10.200.1.2", "198.18.0.1")
+      : ("proxy-b", b, registryB, "10.200.2.1", "198.18.0.2")
+    return try await sandbox.proxy(
+      name,
+      domain: domainName,
+      registry: registry,
+      listen: "tcp://0.0.0.0:5004",
+      arguments: ["--dns-server", dns, "--inside-tunnel", inside, "--outside-tunnel", outside, "--relay", relay]
     )
-    let atGateway = try Connection_Connection(
-      jsonString: try #require(held.output.split(separator: "\n").first { $0.hasPrefix("{") }.map(String.init))
-    )
-    let vni = try #require(atGateway.mechanism.parameters["vni"].flatMap(UInt32.init), "\(atGateway.mechanism)")
-    let links = try await namespaces.exec("endpoint", ["ip", "-o", "link", "show"]).output
-    let line = try #require(links.split(separator: "\n").first { $0.contains(" nsm-") })
-    let interface = String(line.split(separator: " ")[1].dropLast().split(separator: "@")[0])
-    let mac = CraftedVXLAN.mac(
-      try await namespaces.exec("endpoint", ["cat", "/sys/class/net/\(interface)/address"]).output
-    )
-
-    let receiver = try NamespaceUDP(namespace: namespaces.path("endpoint"), bindTo: "0.0.0.0", port: 7777)
-    let peer = try NamespaceUDP(namespace: namespaces.path("gwa"), bindTo: "198.18.0.1")
-    let rogue = try NamespaceUDP(namespace: namespaces.path("rogue"), bindTo: "198.18.1.1")
-    for (sender, who, id) in [
-      (peer, "peer right-vni", vni), (peer, "peer wrong-vni", vni &+ 1), (rogue, "rogue right-vni", vni),
-    ] {
-      let packet = CraftedVXLAN.packet(
-        vni: id,
-        destinationMAC: mac,
-        from: clientAddress,
-        to: endpointAddress,
-        port: 7777,
-        payload: Array(who.utf8)
-      )
-      try sender.send(packet, to: "198.18.0.2", port: 4789)
-    }
-    let arrived = await receiver.receiveAll(quiet: .seconds(1)).map { String(decoding: $0, as: UTF8.self) }
-    #expect(arrived == ["peer right-vni"], "only the peer gateway's packet with the vWire's VNI comes out")
   }
 }
