@@ -61,7 +61,7 @@ public struct ConnectNextElement: ConnectElement {
     }
     var answer: Connection_Connection
     do {
-      answer = try await unreachableNaming(hop) {
+      answer = try await hop.namedWhenUnreachable {
         try await caller.request(outgoing, at: hop.address, deadline: context.deadline)
       }
     } catch {
@@ -96,19 +96,23 @@ public struct ConnectNextElement: ConnectElement {
     var outgoing = connection
     outgoing.mechanism = route.mechanism
     outgoing.networkServiceEndpointName = route.hop.endpointName
-    try await unreachableNaming(route.hop) {
+    try await route.hop.namedWhenUnreachable {
       try await caller.close(outgoing, at: route.hop.address, deadline: context.deadline)
     }
     try await next.close(connection, context: context)
   }
+}
 
-  private func unreachableNaming<Result>(_ hop: NextHop, _ body: () async throws -> Result) async throws -> Result {
+extension NextHop {
+  /// Runs a call to this hop; an UNAVAILABLE it fails with names the hop, so the error that
+  /// reaches the client says which hop of the route could not be reached.
+  func namedWhenUnreachable<Result>(_ body: () async throws -> Result) async throws -> Result {
     do {
       return try await body()
     } catch let error as RPCError where error.code == .unavailable {
-      throw RPCError(code: .unavailable, message: "\(hop) is unreachable: \(error.message)")
+      throw RPCError(code: .unavailable, message: "\(self) is unreachable: \(error.message)")
     } catch let error as NSMError where error.code == .unavailable {
-      throw NSMError.unavailable("\(hop) is unreachable: \(error.message)")
+      throw NSMError.unavailable("\(self) is unreachable: \(error.message)")
     }
   }
 }

@@ -22,11 +22,8 @@ public struct ForwardElement: ConnectElement {
     guard let hop = context.nextHop else {
       throw NSMError(.internal, "no next hop was chosen for connection \(request.connection.id)")
     }
-    let answer: Connection_Connection
-    do {
-      answer = try await caller.request(request, at: hop.address, deadline: context.deadline)
-    } catch let error as NSMError where error.code == .unavailable {
-      throw NSMError.unavailable("\(hop) is unreachable: \(error.message)")
+    let answer = try await hop.namedWhenUnreachable {
+      try await caller.request(request, at: hop.address, deadline: context.deadline)
     }
     routes.set(request.connection.id, Route(hop: hop, mechanism: answer.mechanism))
     return answer
@@ -39,7 +36,9 @@ public struct ForwardElement: ConnectElement {
       var outgoing = connection
       outgoing.mechanism = route.mechanism
       outgoing.networkServiceEndpointName = route.hop.endpointName
-      try await caller.close(outgoing, at: route.hop.address, deadline: context.deadline)
+      try await route.hop.namedWhenUnreachable {
+        try await caller.close(outgoing, at: route.hop.address, deadline: context.deadline)
+      }
     }
     try await next.close(connection, context: context)
   }

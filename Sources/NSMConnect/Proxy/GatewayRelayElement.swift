@@ -37,7 +37,7 @@ public struct GatewayRelayElement: ConnectElement {
   private let outgoing = Outgoing()
 
   public init(domains: [String], inside: Side, outside: Side, table: RelayTable, kernel: KernelSplices? = nil) {
-    self.domains = domains.map(GatewayRouteElement.normalized)
+    self.domains = domains
     self.inside = inside
     self.outside = outside
     self.table = table
@@ -53,7 +53,7 @@ public struct GatewayRelayElement: ConnectElement {
   ) async throws -> Connection_Connection {
     let id = request.connection.id
     let (_, domain) = try GatewayRouteElement.split(request.connection.networkServiceEndpointName)
-    let incomingSide: RelaySide = domains.contains(GatewayRouteElement.normalized(domain)) ? .outside : .inside
+    let incomingSide: RelaySide = GatewayRouteElement.serves(domains, domain) ? .outside : .inside
     let outgoingSide = incomingSide.other
     let offered = try Self.offer(in: request)
     guard let previousAddress = offered.parameters[Mechanisms.Key.srcIP],

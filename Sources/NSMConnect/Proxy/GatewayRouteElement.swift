@@ -15,7 +15,7 @@ public struct GatewayRouteElement: ConnectElement {
   public let routes: Routes
 
   public init(domains: [String], directory: any DomainDirectory, registry: any EndpointDirectory, routes: Routes) {
-    self.domains = domains.map(Self.normalized)
+    self.domains = domains
     self.directory = directory
     self.registry = registry
     self.routes = routes
@@ -30,7 +30,7 @@ public struct GatewayRouteElement: ConnectElement {
     var request = request
     var context = context
     let (endpoint, domain) = try Self.split(original.networkServiceEndpointName)
-    let inward = domains.contains(Self.normalized(domain))
+    let inward = Self.serves(domains, domain)
     if inward {
       request.connection.networkServiceEndpointName = endpoint
       request.connection.networkService = Self.local(original.networkService, in: domain)
@@ -53,7 +53,7 @@ public struct GatewayRouteElement: ConnectElement {
   {
     var connection = connection
     if let (endpoint, domain) = try? Self.split(connection.networkServiceEndpointName),
-      domains.contains(Self.normalized(domain))
+      Self.serves(domains, domain)
     {
       connection.networkServiceEndpointName = endpoint
       connection.networkService = Self.local(connection.networkService, in: domain)
@@ -95,15 +95,11 @@ public struct GatewayRouteElement: ConnectElement {
 
   /// The service's name within `domain`: without `@domain` when it carries it.
   static func local(_ service: String, in domain: String) -> String {
-    guard let at = service.lastIndex(of: "@"),
-      normalized(String(service[service.index(after: at)...])) == normalized(domain)
-    else { return service }
-    return String(service[..<at])
+    DomainTranslation.strip(service, domain: domain)
   }
 
-  static func normalized(_ domain: String) -> String {
-    var domain = domain.lowercased()
-    if domain.hasSuffix(".") { domain.removeLast() }
-    return domain
+  /// Whether `domain` is one of `domains` (DNS names: no case, no trailing dot).
+  static func serves(_ domains: [String], _ domain: String) -> Bool {
+    domains.contains { ScopedName.sameDomain($0, domain) }
   }
 }
