@@ -41,9 +41,6 @@ public final class CrossConnects: Sendable {
   /// characters).
   public static func bridge(of id: String) -> String { "nsmbr" + String(id.filter(\.isHexDigit).prefix(10)) }
 
-  /// Connections whose two interfaces are joined now.
-  public var count: Int { joined.withLock { $0.values.count { $0.ports != nil } } }
-
   /// Joins `incoming` and `outgoing` once both exist (at once when they are joined already);
   /// returns without waiting. Calling it for every Request of a connection is cheap: a refresh
   /// finds the same interfaces joined.

@@ -70,6 +70,4 @@ public final class KernelSplices: Sendable {
     for link in [insideLink, outsideLink, bridge] { try? await links.delete(link, in: .current) }
     try? await tunnelGuard?.revoke([tunnels.inside, tunnels.outside])
   }
-
-  public var count: Int { splices.withLock { $0.count } }
 }

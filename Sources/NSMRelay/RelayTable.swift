@@ -36,8 +36,6 @@ public final class RelayTable: Sendable {
     public var wrongSource = 0
     public var notVXLAN = 0
 
-    public var dropped: Int { unknownVNI + wrongSource + notVXLAN }
-
     public init(relayed: Int = 0, unknownVNI: Int = 0, wrongSource: Int = 0, notVXLAN: Int = 0) {
       self.relayed = relayed
       self.unknownVNI = unknownVNI
@@ -56,12 +54,6 @@ public final class RelayTable: Sendable {
     }
 
     public func leg(_ side: RelaySide) -> RelayLeg { side == .inside ? inside : outside }
-  }
-
-  /// Where a packet goes: the side to send it from, the peer and the VNI to write.
-  public struct Forward: Sendable, Equatable {
-    public var side: RelaySide
-    public var leg: RelayLeg
   }
 
   private struct State {
@@ -132,9 +124,9 @@ public final class RelayTable: Sendable {
   public var count: Int { state.withLock { $0.splices.count } }
   public var counters: Counters { state.withLock { $0.counters } }
 
-  /// Where a packet with `vni` from `source` arriving on `side` goes; nil (and counted) when
-  /// it is not relayed.
-  public func route(vni: UInt32, from source: String, arrivingOn side: RelaySide) -> Forward? {
+  /// Where a packet with `vni` from `source` arriving on `side` goes: the other side's leg (its
+  /// peer, and the VNI to write); nil (and counted) when it is not relayed.
+  public func route(vni: UInt32, from source: String, arrivingOn side: RelaySide) -> RelayLeg? {
     state.withLock { state in
       guard let peers = state.byVNI[side]?[vni] else {
         state.counters.unknownVNI += 1
@@ -145,7 +137,7 @@ public final class RelayTable: Sendable {
         return nil
       }
       state.counters.relayed += 1
-      return Forward(side: side.other, leg: splice.leg(side.other))
+      return splice.leg(side.other)
     }
   }
 

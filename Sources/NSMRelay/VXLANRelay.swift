@@ -114,9 +114,9 @@ final class RelayHandler: ChannelInboundHandler {
       let forward = table.route(vni: word >> 8, from: source, arrivingOn: side)
     else { return }
     if other == nil { other = slots.channel(side.other) }
-    guard let other, let destination = try? SocketAddress(ipAddress: forward.leg.address, port: forward.leg.port)
+    guard let other, let destination = try? SocketAddress(ipAddress: forward.address, port: forward.port)
     else { return }
-    envelope.data.setInteger(forward.leg.vni << 8 | (word & 0xff), at: start + 4)
+    envelope.data.setInteger(forward.vni << 8 | (word & 0xff), at: start + 4)
     other.write(AddressedEnvelope(remoteAddress: destination, data: envelope.data), promise: nil)
     pending = true
   }

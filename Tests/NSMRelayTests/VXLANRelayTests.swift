@@ -112,7 +112,7 @@ struct VXLANRelayTests {
     #expect(table.isFree(9, with: "198.51.100.2", on: .outside))
     table.remove("a")
     #expect(table.isFree(7, with: "10.0.0.1", on: .inside) && table.isFree(10, with: "198.51.100.2", on: .outside))
-    #expect(table.route(vni: 7, from: "10.0.0.2", arrivingOn: .inside)?.leg.vni == 11)
+    #expect(table.route(vni: 7, from: "10.0.0.2", arrivingOn: .inside)?.vni == 11)
     #expect(table.route(vni: 7, from: "10.0.0.1", arrivingOn: .inside) == nil)
   }
 }
