@@ -248,6 +248,27 @@ struct CLIProcessTests {
   }
 }
 
+/// `nsm proxy` refuses flags that cannot work, naming the flag, before it starts.
+@Suite("CLI: gateway flags")
+struct ProxyFlagTests {
+  @Test func badGatewayFlagsAreRefusedBeforeStarting() async throws {
+    let dns = ["--dns-server", "127.0.0.1:1"]
+    for (arguments, message) in [
+      (["--domain", "bad_domain!"], "--domain / NSM_DOMAIN"),
+      (["--public-url", "tcp://0.0.0.0:5004"], "--public-url / NSM_PUBLIC_URL"),
+      (["--inside-tunnel", "10.0.0.1"], "go together"),
+      (["--inside-tunnel", "not-an-ip", "--outside-tunnel", "10.0.0.2"], "--inside-tunnel / NSM_INSIDE_TUNNEL"),
+      (["--inside-tunnel", "10.0.0.1", "--outside-tunnel", "10.0.0.1"], "must differ"),
+      (["--relay", "kernel"], "needs --inside-tunnel"),
+      (["--inside-tunnel", "10.0.0.1", "--outside-tunnel", "10.0.0.2", "--relay", "fast"], "--relay / NSM_RELAY"),
+    ] {
+      let result = try await NSMProcess.run(["proxy", "--insecure"] + dns + arguments)
+      #expect(result.status != 0, "\(arguments)")
+      #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
+    }
+  }
+}
+
 /// The transport limits every server command takes.
 @Suite("CLI: server limits")
 struct ServerLimitFlagTests {

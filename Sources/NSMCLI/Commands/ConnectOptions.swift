@@ -2,6 +2,7 @@ internal import ArgumentParser
 internal import Foundation
 internal import NSMCore
 internal import NSMDataplane
+internal import NSMTransport
 
 /// Parsers shared by `nsm manager`, `nsm endpoint` and `nsm client`.
 enum ConnectSettings {
@@ -16,6 +17,17 @@ enum ConnectSettings {
     case "kernel": return IPRoute2()
     case let other:
       throw ValidationError("--dataplane / NSM_DATAPLANE: '\(other)' is neither kernel nor none")
+    }
+  }
+
+  /// `--public-url` (NSM_PUBLIC_URL): an address other domains can dial.
+  static func publicURL(_ text: String) throws -> String {
+    try parseSetting(text, flag: "public-url", env: "NSM_PUBLIC_URL") {
+      let address = try ServiceAddress(parsing: $0)
+      guard case .tcp(let host, let port) = address, !host.isEmpty, host != "0.0.0.0", port > 0 else {
+        throw NSMError.invalidArgument("'\($0)' is not an address other domains can dial (tcp://host:port)")
+      }
+      return address.description
     }
   }
 

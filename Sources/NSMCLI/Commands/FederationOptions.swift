@@ -44,13 +44,7 @@ struct FederationOptions: ParsableArguments {
       }
     }
     if let text = setting(publicURL, env: "NSM_PUBLIC_URL") {
-      federation.publicURL = try parseSetting(text, flag: "public-url", env: "NSM_PUBLIC_URL") {
-        let address = try ServiceAddress(parsing: $0)
-        guard case .tcp(let host, let port) = address, !host.isEmpty, host != "0.0.0.0", port > 0 else {
-          throw NSMError.invalidArgument("'\($0)' is not an address other domains can dial (tcp://host:port)")
-        }
-        return address.description
-      }
+      federation.publicURL = try ConnectSettings.publicURL(text)
     }
     var labels: [String: String] = [:]
     for text in settingList(clusterLabels, env: "NSM_CLUSTER_LABELS") {

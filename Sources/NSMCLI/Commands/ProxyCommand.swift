@@ -76,13 +76,7 @@ struct ProxyCommand: AsyncParsableCommand {
     )
     configuration.name = name
     if let text = setting(publicURL, env: "NSM_PUBLIC_URL") {
-      configuration.publicURL = try parseSetting(text, flag: "public-url", env: "NSM_PUBLIC_URL") {
-        let address = try ServiceAddress(parsing: $0)
-        guard case .tcp(let host, let port) = address, !host.isEmpty, host != "0.0.0.0", port > 0 else {
-          throw NSMError.invalidArgument("'\($0)' is not an address other domains can dial (tcp://host:port)")
-        }
-        return address.description
-      }
+      configuration.publicURL = try ConnectSettings.publicURL(text)
     }
     let inside = setting(insideTunnel, env: "NSM_INSIDE_TUNNEL")
     let outside = setting(outsideTunnel, env: "NSM_OUTSIDE_TUNNEL")
