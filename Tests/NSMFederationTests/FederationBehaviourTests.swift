@@ -324,6 +324,50 @@ struct FederationBehaviourTests {
     }
   }
 
+  /// A workload's registration into another domain is kept at home under its name there, with
+  /// its own URL and the other domain's lease: only an `origins` Find (what a gateway asks)
+  /// sees it, whatever spelling of the domain it uses; an Unregister removes it.
+  @Test func aRegistrationIntoAFloatingDomainIsKeptAtHomeForTheGateway() async throws {
+    let domains = try await TestDomains.start([Self.b], floating: [Self.f])
+    try await withRegistry(domains, Self.b) { b in
+      try await withRegistry(domains, Self.f) { f in
+        try await b.withClient { client in
+          let answer = try await client.register(
+            Fixtures.endpoint("nse-1@\(Self.f)", services: ["ns-1@\(Self.f)"], url: "tcp://10.9.9.9:1", expiresIn: 3600)
+          )
+          #expect(answer.url == "tcp://10.9.9.9:1")
+          let atF = try await f.endpoints.find(Registry_NetworkServiceEndpoint())
+          #expect(atF.map(\.url) == [try #require(domains[Self.b].gatewayURL)])
+
+          // Not among B's own endpoints, nor does a plain Find of the name see it (that goes to F).
+          #expect(try await client.find(Registry_NetworkServiceEndpoint()).isEmpty)
+          #expect(try await client.find(named("nse-1@\(Self.f)")).map(\.url) == atF.map(\.url))
+
+          func origins(_ name: String) async throws -> [Registry_NetworkServiceEndpoint] {
+            try await Registry_NetworkServiceEndpoint.findAll(
+              named(name),
+              on: client.grpc,
+              metadata: [ForwardingInfo.originsKey: "1"]
+            )
+          }
+          let kept = try await origins("nse-1@\(Self.f.uppercased()).")
+          #expect(kept.map(\.name) == ["nse-1@\(Self.f)"])
+          #expect(kept.map(\.url) == ["tcp://10.9.9.9:1"])
+          #expect(kept.first?.networkServiceNames == ["ns-1@\(Self.f)"])
+          // A lease no longer than F's (B may cap it further with its own expire period).
+          let keptUntil = try #require(kept.first?.expirationTime.date)
+          let fUntil = try #require(atF.first?.expirationTime.date)
+          #expect(keptUntil <= fUntil && keptUntil > Date())
+          #expect(try await origins("nse-2@\(Self.f)").isEmpty)
+
+          try await client.unregister(named("nse-1@\(Self.f)"))
+          #expect(try await origins("nse-1@\(Self.f)").isEmpty)
+          #expect(try await f.endpoints.find(Registry_NetworkServiceEndpoint()).isEmpty)
+        }
+      }
+    }
+  }
+
   /// A hosted floating domain keeps one record per name whatever spelling the caller used, and
   /// a local workload registering into it gets the domain's public URL and cluster labels.
   @Test func aHostedFloatingDomainIsSpelledOneWay() async throws {

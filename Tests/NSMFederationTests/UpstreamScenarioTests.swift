@@ -128,7 +128,12 @@ struct UpstreamScenarioTests {
           #expect(stored.map(\.name) == ["nse-1"])
           #expect(stored.first?.url == domains[Self.two].gatewayURL, "stored with domain 2's gateway")
           #expect(stored.first?.networkServiceLabels["ns-1"]?.labels == ["app": "vpn", "clusterName": "two"])
-          #expect(try await two.endpoints.find(Registry_NetworkServiceEndpoint()).isEmpty, "not stored in domain 2")
+          // Domain 2 keeps only its gateway's note of where the endpoint is (its own URL, under
+          // its floating name); none of domain 2's own endpoints.
+          let kept = try await two.endpoints.find(Registry_NetworkServiceEndpoint())
+          #expect(kept.map(\.name) == ["nse-1@\(Self.floating)"])
+          #expect(kept.map(\.url) == [nse.url])
+          #expect(try await two.withClient { try await $0.find(Registry_NetworkServiceEndpoint()) }.isEmpty)
 
           let found = try await one.withClient {
             try await $0.find(named("nse-1@\(Self.floating)"))
@@ -140,6 +145,7 @@ struct UpstreamScenarioTests {
           // Unregister travels the same way.
           try await two.withClient { try await $0.unregister(Fixtures.endpoint("nse-1@\(Self.floating)")) }
           #expect(try await floating.endpoints.find(Registry_NetworkServiceEndpoint()).isEmpty)
+          #expect(try await two.endpoints.find(Registry_NetworkServiceEndpoint()).isEmpty)
         }
       }
     }

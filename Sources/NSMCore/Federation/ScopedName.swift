@@ -31,9 +31,6 @@ public struct ScopedName: Hashable, Sendable, CustomStringConvertible {
   }
 
   public static func sameDomain(_ a: String, _ b: String) -> Bool {
-    func canonical(_ domain: String) -> String {
-      (domain.hasSuffix(".") ? String(domain.dropLast()) : domain).lowercased()
-    }
-    return canonical(a) == canonical(b)
+    DomainName.canonical(a) == DomainName.canonical(b)
   }
 }

@@ -28,6 +28,11 @@ public enum DomainName {
   }
 
   /// Splits `host:port` or `[v6]:port`; nil when there is no port.
+  /// One spelling of a DNS name: lower case, no trailing dot.
+  public static func canonical(_ domain: String) -> String {
+    (domain.hasSuffix(".") ? String(domain.dropLast()) : domain).lowercased()
+  }
+
   public static func splitHostPort(_ value: String) -> (host: String, port: String)? {
     if value.hasPrefix("[") {
       guard let close = value.firstIndex(of: "]") else { return nil }

@@ -25,6 +25,8 @@ public protocol FederatedRecord: RegistryRecord {
   /// A record found in another domain, as callers here see it: an endpoint is reached through
   /// that domain's gateway when it publishes one.
   func arriving(gatewayURL: String?) -> Self
+  /// This record with the lease another domain's registry gave `answer`.
+  func withLease(of answer: Self) -> Self
 }
 
 /// A Find request message: a template whose empty fields are wildcards, and whether to watch.
@@ -52,6 +54,7 @@ extension FederatedRecord {
   public func leavingHome(publicURL: String?, clusterLabels: [String: String]) -> Self { self }
   public func returningHome(from original: Self) -> Self { self }
   public func arriving(gatewayURL: String?) -> Self { self }
+  public func withLease(of answer: Self) -> Self { self }
 
   public static var methods: RegistryMethods { RegistryMethods(service) }
 

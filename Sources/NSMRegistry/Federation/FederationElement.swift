@@ -51,8 +51,29 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
         try await attempt.verify(answer)
         return stored
       }
+      if Record.reachedThroughGateway {
+        // D now names this domain's gateway for the endpoint; the gateway reads here which
+        // manager it is behind (an `origins` Find), as upstream's nsmgr-proxy keeps in memory.
+        try await keepOrigin(record, domain: domain, until: answer, context: context, next: next)
+      }
       return answer.joined(domain: domain).returningHome(from: record)
     }
+  }
+
+  /// Keeps, under its name in `domain` (`nse@D`), what a workload of this domain registered into
+  /// D, with its own URL and D's lease. Own-domain Finds never show such records (they carry
+  /// `@`); the reaper removes them when the lease ends unrefreshed.
+  private func keepOrigin(
+    _ record: Record,
+    domain: String,
+    until answer: Record,
+    context: RegistryContext,
+    next: RegistryNext<Record>
+  ) async throws {
+    let key = DomainName.canonical(domain)
+    var origin = record.stripped(domain: domain).joined(domain: key).withLease(of: answer)
+    if let authorization = context.authorization { origin = origin.withPathIDs(authorization.pathIDs) }
+    _ = try await next.register(origin, context: context)
   }
 
   public func unregister(_ record: Record, context: RegistryContext, next: RegistryNext<Record>) async throws {
@@ -71,6 +92,9 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
           )
         )
       }
+      if Record.reachedThroughGateway {
+        try await next.unregister(outgoing.joined(domain: DomainName.canonical(domain)), context: context)
+      }
     }
   }
 
@@ -88,6 +112,14 @@ public struct FederationElement<Record: FederatedRecord>: RegistryElement {
         guard belongs(event.record) else { return }
         let record = Self.callerForm(event.record, domain, suffixed: suffixed)
         try await sink(RecordEvent(record: record, deleted: event.deleted))
+      }
+    case .foreign(let domain) where context.forwarding.origins:
+      let query = request.query.stripped(domain: domain).joined(domain: DomainName.canonical(domain))
+      let local = FindRequest(query: query, watch: request.watch)
+      let belongs = belongsTo(domain)
+      try await next.find(local, context: context) { event in
+        guard belongs(event.record) else { return }
+        try await sink(event)
       }
     case .foreign(let domain):
       let forwarder = try forwarder(for: domain)

@@ -11,16 +11,21 @@ public struct ForwardingInfo: Sendable, Equatable {
   public var domain: String?
   /// The caller wants a marker after a watch's initial matches.
   public var wantsSnapshotMarker = false
+  /// A Find, by this domain's gateway, of the registrations this domain's workloads made into
+  /// another domain: answered here from what this registry kept of them, never forwarded.
+  public var origins = false
 
-  public init(hops: Int = 0, domain: String? = nil, wantsSnapshotMarker: Bool = false) {
+  public init(hops: Int = 0, domain: String? = nil, wantsSnapshotMarker: Bool = false, origins: Bool = false) {
     self.hops = hops
     self.domain = domain
     self.wantsSnapshotMarker = wantsSnapshotMarker
+    self.origins = origins
   }
 
   static let hopsKey = "nsm-registry-hops"
   static let domainKey = "nsm-registry-domain"
   static let snapshotMarkerKey = "nsm-registry-snapshot-marker"
+  public static let originsKey = "nsm-registry-origins"
 
   /// Reads the forwarding fields of a request; malformed values are INVALID_ARGUMENT.
   public init(metadata: Metadata) throws(NSMError) {
@@ -35,12 +40,14 @@ public struct ForwardingInfo: Sendable, Equatable {
       self.domain = domain
     }
     wantsSnapshotMarker = metadata[stringValues: Self.snapshotMarkerKey].first(where: { _ in true }) == "1"
+    origins = metadata[stringValues: Self.originsKey].first(where: { _ in true }) == "1"
   }
 
   public var metadata: Metadata {
     var metadata: Metadata = [Self.hopsKey: "\(hops)"]
     if let domain { metadata.addString(domain, forKey: Self.domainKey) }
     if wantsSnapshotMarker { metadata.addString("1", forKey: Self.snapshotMarkerKey) }
+    if origins { metadata.addString("1", forKey: Self.originsKey) }
     return metadata
   }
 }

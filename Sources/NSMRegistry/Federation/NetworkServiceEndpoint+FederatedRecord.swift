@@ -32,6 +32,12 @@ extension Registry_NetworkServiceEndpoint: FederatedRecord {
     nse.url = gatewayURL
     return nse
   }
+
+  public func withLease(of answer: Self) -> Self {
+    var nse = self
+    if answer.hasExpirationTime { nse.expirationTime = answer.expirationTime }
+    return nse
+  }
 }
 
 extension Registry_NetworkServiceEndpointQuery: RegistryQuery {

@@ -26,6 +26,9 @@ public struct AuthorizeElement<Record: FederatedRecord>: RegistryElement {
       return try await next.register(record.withPathIDs(authorization.pathIDs), context: context)
     case .foreign(let domain):
       try authorization.checkForward(.register, domain: domain)
+      // For the origin kept here (FederationElement): only its registrant may replace it.
+      var context = context
+      context.admit = authorization.registrantCheck(.register, name: record.name)
       return try await next.register(record, context: context)
     }
   }
@@ -39,6 +42,7 @@ public struct AuthorizeElement<Record: FederatedRecord>: RegistryElement {
       context.admit = authorization.registrantCheck(.unregister, name: record.name)
     case .foreign(let domain):
       try authorization.checkForward(.unregister, domain: domain)
+      context.admit = authorization.registrantCheck(.unregister, name: record.name)
     }
     try await next.unregister(record, context: context)
   }
