@@ -169,6 +169,7 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "DequeModule", package: "swift-collections"),
+        .product(name: "Yams", package: "Yams"),
       ],
       swiftSettings: strictSettings
     ),
@@ -322,7 +323,8 @@ let package = Package(
     .testTarget(
       name: "NSMConnectTests",
       dependencies: [
-        "NSMConnect", "NSMDataplane", "NSMTransport", "NSMCore", "NSMAPI", "NSMAPIGRPC", "NSMTesting", "NSMSecurity", "nsm",
+        "NSMConnect", "NSMDataplane", "NSMTransport", "NSMCore", "NSMAPI", "NSMAPIGRPC", "NSMTesting", "NSMSecurity",
+        "nsm",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),

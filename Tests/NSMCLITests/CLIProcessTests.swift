@@ -253,6 +253,9 @@ struct CLIProcessTests {
 struct ProxyFlagTests {
   @Test func badGatewayFlagsAreRefusedBeforeStarting() async throws {
     let dns = ["--dns-server", "127.0.0.1:1"]
+    let badMap = FileManager.default.temporaryDirectory.appendingPathComponent("map-ip-\(UUID().uuidString).yaml")
+    try "10.0.0.5: node-1\n".write(to: badMap, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(at: badMap) }
     for (arguments, message) in [
       (["--domain", "bad_domain!"], "--domain / NSM_DOMAIN"),
       (["--public-url", "tcp://0.0.0.0:5004"], "--public-url / NSM_PUBLIC_URL"),
@@ -261,6 +264,8 @@ struct ProxyFlagTests {
       (["--inside-tunnel", "10.0.0.1", "--outside-tunnel", "10.0.0.1"], "must differ"),
       (["--relay", "kernel"], "needs --inside-tunnel"),
       (["--inside-tunnel", "10.0.0.1", "--outside-tunnel", "10.0.0.2", "--relay", "fast"], "--relay / NSM_RELAY"),
+      (["--map-ip-file", "/nonexistent/map-ip.yaml"], "--map-ip-file / NSM_MAP_IP_FILE_PATH"),
+      (["--map-ip-file", badMap.path], "'node-1' (for 10.0.0.5) is not an IP address"),
     ] {
       let result = try await NSMProcess.run(["proxy", "--insecure"] + dns + arguments)
       #expect(result.status != 0, "\(arguments)")

@@ -85,6 +85,36 @@ struct GatewayRelayTests {
     }
   }
 
+  /// `--map-ip-file`: gateway A's relay has only a private address, which B cannot route to;
+  /// A's NAT translates its public one. Told the public address through A's map, gateway B
+  /// sends there, and the ping goes through the translation both ways.
+  @Test func aGatewayBehindNATIsToldToThePeerByItsPublicAddress() async throws {
+    try await RelayDomains.run(relay: "userspace", natA: true) { domains in
+      let (namespaces, sandbox, b) = (domains.namespaces, domains.sandbox, domains.b)
+      _ = try await sandbox.endpoint("nse-b", manager: domains.managerB!, services: ["simple"], cidr: "10.153.0.0/24")
+      var lines = ConnectionLines(
+        try sandbox.client("nsc-a", manager: domains.managerA!, services: ["kernel://simple@\(b)/nsm-1"])
+      )
+      let connection = try await lines.next()
+      let endpointAddress = String(
+        try #require(connection.context.ipContext.dstIpAddrs.first?.split(separator: "/").first)
+      )
+      let unroutable = try await namespaces.exec("gwb", ["ip", "route", "get", Self.privateOutsideA])
+      #expect(unroutable.status != 0, "B has no route to A's private address: \(unroutable.output)")
+      let there = try await namespaces.exec("client", ["ping", "-c", "3", "-i", "0.2", "-W", "2", endpointAddress])
+      #expect(there.status == 0, "\(there.output)")
+      // The relay's flow went through the translation (a NAT rule counts only the packet that
+      // opens a flow; the rest follow its conntrack entry, both ways).
+      let rules = try await namespaces.exec("gwa", ["nft", "list", "table", "ip", "nat"]).output
+      let counted = rules.split(separator: "\n").filter { $0.contains("counter packets") && !$0.contains("packets 0 ") }
+      #expect(!counted.isEmpty, "\(rules)")
+      lines.process.signal(SIGTERM)
+      #expect(await lines.process.waitForExit() == 0)
+    }
+  }
+
+  static let privateOutsideA = RelayDomains.privateOutsideA
+
   /// Heal across the gateways under a running ping: A's gateway is killed with SIGKILL and
   /// started again, later the endpoint in B that the client reaches; each time the client's
   /// connection comes back (through the new gateway, then to the other endpoint in B) and the
@@ -199,12 +229,17 @@ struct RelayDomains {
   let dns: String
   let relay: String
   let registryB: ServiceAddress
+  /// With NAT at A: gateway A's relay has a private outside address, and its map file.
+  let mapFileA: String?
   var proxyA: NSMProcess.Running!
   var proxyB: NSMProcess.Running!
   var managerA: ConnectSandbox.Manager!
   var managerB: ConnectSandbox.Manager!
 
-  static func run(relay: String, _ body: (RelayDomains) async throws -> Void) async throws {
+  /// Gateway A's private outside address when `natA`; B reaches it only as 198.18.0.1.
+  static let privateOutsideA = "172.31.0.1"
+
+  static func run(relay: String, natA: Bool = false, _ body: (RelayDomains) async throws -> Void) async throws {
     let a = "a.relay.nsm.test"
     let b = "b.relay.nsm.test"
     try await TestNamespaces.run(["nodea", "gwa", "gwb", "nodeb", "client", "endpoint", "endpoint2", "rogue"]) {
@@ -238,6 +273,27 @@ struct RelayDomains {
         let result = try await namespaces.exec(gateway, ["nft", rule])
         #expect(result.status == 0, "\(result.output)")
       }
+
+      var mapFileA: String?
+      if natA {
+        // Gateway A's relay sits on a private address; its public one is translated to it
+        // (as a cloud load balancer or a home router would), and only its map file says so.
+        let nat = """
+          table ip nat {
+            chain pre { type nat hook prerouting priority -100; ip daddr 198.18.0.1 meta l4proto udp counter dnat to \(privateOutsideA); }
+            chain post { type nat hook postrouting priority 100; ip saddr \(privateOutsideA) counter snat to 198.18.0.1; }
+          }
+          """
+        for command in [["ip", "addr", "add", "\(privateOutsideA)/32", "dev", "lo"], ["nft", nat]] {
+          let result = try await namespaces.exec("gwa", command)
+          #expect(result.status == 0, "\(command): \(result.output)")
+        }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("map-ip-\(UUID().uuidString).yaml")
+          .path
+        try "\(privateOutsideA): 198.18.0.1\n".write(toFile: path, atomically: true, encoding: .utf8)
+        mapFileA = path
+      }
+      defer { if let mapFileA { try? FileManager.default.removeItem(atPath: mapFileA) } }
 
       let nsd = try await TestNSD.start(
         zones: [
@@ -287,6 +343,7 @@ struct RelayDomains {
           dns: dns,
           relay: relay,
           registryB: registryB,
+          mapFileA: mapFileA,
           proxyA: nil,
           proxyB: nil,
           managerA: nil,
@@ -317,14 +374,18 @@ struct RelayDomains {
   func startGateway(_ domain: String) async throws -> NSMProcess.Running {
     let (name, domainName, registry, inside, outside) =
       domain == "a"
-      ? ("proxy-a", "a.relay.nsm.test", sandbox.registry, "10.200.1.2", "198.18.0.1")
+      ? (
+        "proxy-a", "a.relay.nsm.test", sandbox.registry, "10.200.1.2",
+        mapFileA == nil ? "198.18.0.1" : Self.privateOutsideA
+      )
       : ("proxy-b", b, registryB, "10.200.2.1", "198.18.0.2")
+    let map = domain == "a" ? mapFileA.map { ["--map-ip-file", $0] } ?? [] : []
     return try await sandbox.proxy(
       name,
       domain: domainName,
       registry: registry,
       listen: "tcp://0.0.0.0:5004",
-      arguments: ["--dns-server", dns, "--inside-tunnel", inside, "--outside-tunnel", outside, "--relay", relay]
+      arguments: ["--dns-server", dns, "--inside-tunnel", inside, "--outside-tunnel", outside, "--relay", relay] + map
     )
   }
 }

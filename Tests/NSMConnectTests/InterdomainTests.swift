@@ -66,6 +66,52 @@ struct InterdomainTests {
     }
   }
 
+  /// Upstream's `TestNSMGR_FloatingInterdomainUseCase`: the endpoint in B registers into the
+  /// floating domain, which stores it with B's gateway; a client in A asks for `simple@F`.
+  @Test func aClientInAReachesAnEndpointOfBRegisteredInAFloatingDomain() async throws {
+    try await TwoDomains.run("gw-float", floating: true) { domains in
+      let (sandbox, f, gatewayA, gatewayB) = (domains.sandbox, domains.f, domains.gatewayA, domains.gatewayB)
+      let (managerA, managerB) = (domains.managerA, domains.managerB)
+      try await domains.startGateway("a")
+      try await domains.startGateway("b")
+      _ = try await sandbox.endpoint(
+        "nse-f@\(f)",
+        manager: managerB,
+        services: ["simple@\(f)"],
+        cidr: "10.156.0.0/24"
+      )
+      // The floating registry holds it with B's gateway, under its plain name.
+      let found = try await NSMProcess.run([
+        "get", "nse", "nse-f@\(f)", "--registry", sandbox.registry.description, "-o", "json",
+      ])
+      #expect(found.stdout.contains(gatewayB), "\(found.stdout) \(found.stderr)")
+
+      let client = try sandbox.client("nsc-a", manager: managerA, services: ["simple@\(f)"])
+      var lines = ConnectionLines(client)
+      let connection = try await lines.next()
+      #expect(connection.hops == ["nsc-a", "mgr-a", "proxy-a", "proxy-b", "mgr-b", "nse-f@\(f)"])
+      #expect(connection.networkServiceEndpointName == "nse-f@\(f)")
+      #expect(connection.networkService == "simple@\(f)")
+      #expect(connection.clientAddress?.hasPrefix("10.156.0.") == true)
+
+      // A floating domain's names are not B's: the endpoint sees them as it registered them.
+      let endpointSocket = "unix://\(sandbox.folder)/nse-f@\(f).sock"
+      let atEndpoint = try await NSMProcess.run(["get", "connections", "--manager", endpointSocket, "-o", "json"])
+      let seen = try Connection_Connection(
+        jsonString: try #require(atEndpoint.stdout.split(separator: "\n").first.map(String.init))
+      )
+      #expect(seen.networkService == "simple@\(f)")
+      #expect(seen.networkServiceEndpointName == "nse-f@\(f)")
+
+      client.signal(SIGTERM)
+      #expect(await client.waitForExit() == 0)
+      for hop in [managerA.url.description, gatewayA, gatewayB, managerB.url.description, endpointSocket] {
+        let listing = try await NSMProcess.run(["get", "connections", "--manager", hop, "-o", "json"])
+        #expect(listing.status == 0 && listing.stdout.isEmpty, "\(hop) holds nothing: \(listing.stdout)")
+      }
+    }
+  }
+
   @Test func aManagerFindsItsDomainsGatewayInDNS() async throws {
     try await TwoDomains.run("gw-dns", publishedGateway: true) { domains in
       try await domains.startGateway("a")
@@ -193,6 +239,8 @@ struct InterdomainTests {
 struct TwoDomains {
   let a: String
   let b: String
+  /// The floating domain, when the test asked for one.
+  let f: String
   let sandbox: ConnectSandbox
   let dns: String
   let gatewayA: String
@@ -203,12 +251,17 @@ struct TwoDomains {
 
   /// `publishedGateway`: A's manager finds its gateway in DNS (`--domain`) instead of being
   /// given it (`--proxy-url`).
-  static func run(_ tag: String, publishedGateway: Bool = false, _ body: (TwoDomains) async throws -> Void)
-    async throws
-  {
+  /// `floating`: a floating domain too (`f.TAG.nsm.test`, its registry, `simple` in it).
+  static func run(
+    _ tag: String,
+    publishedGateway: Bool = false,
+    floating: Bool = false,
+    _ body: (TwoDomains) async throws -> Void
+  ) async throws {
     let a = "a.\(tag).nsm.test"
     let b = "b.\(tag).nsm.test"
-    let domains = try await TestDomains.start([a, b])
+    let f = "f.\(tag).nsm.test"
+    let domains = try await TestDomains.start([a, b], floating: floating ? [f] : [])
     let dns = domains.nsd.server.description
     let gatewayA = try #require(domains[a].gatewayURL)
     let gatewayB = try #require(domains[b].gatewayURL)
@@ -222,6 +275,17 @@ struct TwoDomains {
         stdin: InterdomainTests.serviceDocument
       )
       #expect(applied.status == 0, "\(applied.stderr)")
+      if floating {
+        let registryF = try await sandbox.registry(
+          "registry-f",
+          arguments: ["--domain", f, "--listen", "tcp://127.0.0.1:\(domains[f].registryPort)", "--dns-server", dns]
+        )
+        let applied = try await NSMProcess.run(
+          ["apply", "-f", "-", "--registry", registryF.description],
+          stdin: InterdomainTests.serviceDocument
+        )
+        #expect(applied.status == 0, "\(applied.stderr)")
+      }
       let managerA = try await sandbox.manager(
         "mgr-a",
         node: "node-a",
@@ -232,6 +296,7 @@ struct TwoDomains {
         TwoDomains(
           a: a,
           b: b,
+          f: f,
           sandbox: sandbox,
           dns: dns,
           gatewayA: gatewayA,

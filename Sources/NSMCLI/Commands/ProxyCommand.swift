@@ -41,6 +41,11 @@ struct ProxyCommand: AsyncParsableCommand {
       "userspace: relay in this process (no privileges); kernel: splice each vWire with kernel VXLAN links and a bridge (CAP_NET_ADMIN, nftables; both gateways on the same outside port) (env NSM_RELAY; default userspace)."
   )
   var relay: String?
+  @Option(
+    help:
+      "A YAML map of 'internal: external' addresses (upstream's format): what other domains are told for this domain's tunnel addresses behind NAT; read again when it changes (env NSM_MAP_IP_FILE_PATH)."
+  )
+  var mapIPFile: String?
   @OptionGroup var dns: DNSOptions
   @OptionGroup(title: "Identity") var tls: TLSOptions
   @Option(help: "trace, debug, info, warn, error (env NSM_LOG_LEVEL; default info).") var logLevel: String?
@@ -104,6 +109,11 @@ struct ProxyCommand: AsyncParsableCommand {
       throw ValidationError(
         "--inside-tunnel and --outside-tunnel go together (env NSM_INSIDE_TUNNEL, NSM_OUTSIDE_TUNNEL)"
       )
+    }
+    if let path = setting(mapIPFile, env: "NSM_MAP_IP_FILE_PATH") {
+      configuration.addressMap = try parseSetting(path, flag: "map-ip-file", env: "NSM_MAP_IP_FILE_PATH") {
+        try AddressMap(path: $0, logger: Logger(label: "nsm.proxy"))
+      }
     }
     return configuration
   }

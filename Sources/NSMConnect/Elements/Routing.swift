@@ -64,6 +64,11 @@ public final class Routing: Sendable {
       }
       return NextHop(address: address, endpointName: endpoint.name, viaManager: false)
     }
+    if let address = local.withLock({ $0[endpoint.name] }) {
+      // Registered through this manager into another domain (`nse@floating`): that domain's
+      // registry names this domain's gateway, and the gateway sends the connection back here.
+      return NextHop(address: address, endpointName: endpoint.name, viaManager: false)
+    }
     if endpoint.name.contains("@"), let gateway = try await gatewayAddress() {
       return NextHop(address: gateway, endpointName: endpoint.name, viaManager: true)
     }

@@ -1,6 +1,7 @@
 public import GRPCCore
 public import GRPCNIOTransportHTTP2
 public import NSMAPI
+internal import NSMCore
 internal import NSMRegistry
 
 /// Discovery's view of the domain registry, over the manager's one long-lived connection to it.
@@ -33,6 +34,22 @@ public struct RegistryDirectory: EndpointDirectory {
     template.name = name
     return try await Registry_NetworkServiceEndpoint.findAll(template, on: grpc, options: options(context)).first {
       $0.name == name
+    }
+  }
+
+  public func origin(named name: String, context: ConnectContext) async throws -> Registry_NetworkServiceEndpoint? {
+    var template = Registry_NetworkServiceEndpoint()
+    template.name = name
+    let found = try await Registry_NetworkServiceEndpoint.findAll(
+      template,
+      on: grpc,
+      options: options(context),
+      metadata: [ForwardingInfo.originsKey: "1"]
+    )
+    let wanted = ScopedName(name)
+    return found.first {
+      let scoped = ScopedName($0.name)
+      return scoped.target == wanted.target && wanted.domain.map(scoped.isIn) == true
     }
   }
 

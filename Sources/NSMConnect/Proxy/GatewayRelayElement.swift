@@ -33,18 +33,33 @@ public struct GatewayRelayElement: ConnectElement {
   public let table: RelayTable
   /// The kernel relay, when the gateway has one (else its userspace relay reads ``table``).
   public let kernel: KernelSplices?
+  /// `--map-ip-file`: what the other domain's gateway is told for the outside address.
+  public let addressMap: AddressMap?
   /// The mechanism each connection's next hop answered with (for refreshes and the Close).
   private let outgoing = Outgoing()
 
-  public init(domains: [String], inside: Side, outside: Side, table: RelayTable, kernel: KernelSplices? = nil) {
+  public init(
+    domains: [String],
+    inside: Side,
+    outside: Side,
+    table: RelayTable,
+    kernel: KernelSplices? = nil,
+    addressMap: AddressMap? = nil
+  ) {
     self.domains = domains
     self.inside = inside
     self.outside = outside
     self.table = table
     self.kernel = kernel
+    self.addressMap = addressMap
   }
 
   func side(_ side: RelaySide) -> Side { side == .inside ? inside : outside }
+
+  /// The address the peer on `side` is told: the outside one as mapped (NAT), the inside as is.
+  func told(_ side: RelaySide) -> String {
+    side == .inside ? inside.address : addressMap?.told(outside.address) ?? outside.address
+  }
 
   public func request<Next: ConnectHandler>(
     _ request: Networkservice_NetworkServiceRequest,
@@ -69,7 +84,7 @@ public struct GatewayRelayElement: ConnectElement {
       forwarded.connection.mechanism = held
       forwarded.mechanismPreferences = [held]
     } else {
-      var offer = Mechanisms.vxlan(sourceIP: side(outgoingSide).address)
+      var offer = Mechanisms.vxlan(sourceIP: told(outgoingSide))
       offer.parameters[Mechanisms.Key.srcPort] = String(side(outgoingSide).port)
       // The next hop's address is not known yet: the previous hop's VNI is offered on, or,
       // where VNIs are unique across both sides (a kernel relay), one free here.
@@ -125,7 +140,7 @@ public struct GatewayRelayElement: ConnectElement {
       outgoing.set(id, held)
       var mine = Mechanisms.vxlan(sourceIP: previousAddress)
       if let port = offered.parameters[Mechanisms.Key.srcPort] { mine.parameters[Mechanisms.Key.srcPort] = port }
-      mine.parameters[Mechanisms.Key.dstIP] = side(incomingSide).address
+      mine.parameters[Mechanisms.Key.dstIP] = told(incomingSide)
       mine.parameters[Mechanisms.Key.dstPort] = String(side(incomingSide).port)
       mine.parameters[Mechanisms.Key.vni] = String(previousVNI)
       answer.mechanism = mine

@@ -6,19 +6,30 @@ public import NSMCore
 /// The endpoint's name says it: `nse@B` with B a domain of this gateway goes into this domain,
 /// to the manager its own registry names for `nse`, with `@B` taken off the endpoint's and the
 /// network service's names on the way in and put back on the answer; `nse@C` with C another
-/// domain goes, unchanged, to C's gateway as DNS publishes it. A refresh and the Close take the
+/// domain goes, unchanged, to C's gateway as DNS publishes it, or, for a floating C, to the
+/// gateway C's registry names, or to the manager of this domain that registered it there. A refresh and the Close take the
 /// route the Request took.
 public struct GatewayRouteElement: ConnectElement {
   public let domains: [String]
   public let directory: any DomainDirectory
   public let registry: any EndpointDirectory
   public let routes: Routes
+  /// What other domains dial to reach this gateway; a floating domain's endpoint carrying it
+  /// must be found among this domain's own registrations.
+  public let publicURL: String?
 
-  public init(domains: [String], directory: any DomainDirectory, registry: any EndpointDirectory, routes: Routes) {
+  public init(
+    domains: [String],
+    directory: any DomainDirectory,
+    registry: any EndpointDirectory,
+    routes: Routes,
+    publicURL: String? = nil
+  ) {
     self.domains = domains
     self.directory = directory
     self.registry = registry
     self.routes = routes
+    self.publicURL = publicURL
   }
 
   public func request<Next: ConnectHandler>(
@@ -40,7 +51,11 @@ public struct GatewayRouteElement: ConnectElement {
     } else if inward {
       context.nextHop = try await managerHop(for: endpoint, context: context)
     } else {
-      context.nextHop = try await gatewayHop(of: domain, endpoint: original.networkServiceEndpointName)
+      context.nextHop = try await outwardHop(
+        endpoint: original.networkServiceEndpointName,
+        of: domain,
+        context: context
+      )
     }
     var answer = try await next.request(request, context: context)
     answer.networkServiceEndpointName = original.networkServiceEndpointName
@@ -72,13 +87,38 @@ public struct GatewayRouteElement: ConnectElement {
     return NextHop(address: address, endpointName: endpoint, viaManager: true)
   }
 
-  /// The gateway `domain` publishes.
-  private func gatewayHop(of domain: String, endpoint: String) async throws -> NextHop {
-    guard let url = try await directory.gatewayURL(of: domain) else {
-      throw NSMError.unavailable("domain '\(domain)' publishes no gateway (_nsm-proxy._tcp.\(domain))")
+  /// Where an endpoint of a domain this gateway does not serve is reached: the manager of a
+  /// workload of this domain that registered it there (a floating domain's endpoint coming
+  /// home), else the gateway `domain` publishes, else, for a domain that publishes none (a
+  /// floating one), the URL its registry holds for the endpoint: the registering domain's
+  /// gateway.
+  private func outwardHop(endpoint: String, of domain: String, context: ConnectContext) async throws -> NextHop {
+    if let origin = try await registry.origin(named: endpoint, context: context) {
+      guard let address = try? ServiceAddress(parsing: origin.url) else {
+        throw NSMError.unavailable(
+          "endpoint '\(endpoint)' was registered from this domain with an unusable URL '\(origin.url)'"
+        )
+      }
+      return NextHop(address: address, endpointName: endpoint, viaManager: true)
     }
-    guard let address = try? ServiceAddress(parsing: url) else {
-      throw NSMError.unavailable("domain '\(domain)' publishes an unusable gateway '\(url)'")
+    if let url = try await directory.gatewayURL(of: domain) {
+      guard let address = try? ServiceAddress(parsing: url) else {
+        throw NSMError.unavailable("domain '\(domain)' publishes an unusable gateway '\(url)'")
+      }
+      return NextHop(address: address, endpointName: endpoint, viaManager: true)
+    }
+    guard let record = try await registry.endpoint(named: endpoint, context: context) else {
+      throw NSMError.unavailable(
+        "domain '\(domain)' publishes no gateway (_nsm-proxy._tcp.\(domain)) and its registry knows no endpoint '\(endpoint)'"
+      )
+    }
+    if let publicURL, record.url == publicURL {
+      throw NSMError.notFound(
+        "endpoint '\(endpoint)' is registered in '\(domain)' with this gateway's URL, but no workload of this domain holds that registration (expired, or registered through another domain's registry)"
+      )
+    }
+    guard let address = try? ServiceAddress(parsing: record.url) else {
+      throw NSMError.unavailable("endpoint '\(endpoint)' of '\(domain)' has an unusable URL '\(record.url)'")
     }
     return NextHop(address: address, endpointName: endpoint, viaManager: true)
   }

@@ -23,6 +23,8 @@ public struct ProxyConfiguration: Sendable {
   /// With a relay: splice in the kernel (`--relay kernel`, needs CAP_NET_ADMIN) instead of the
   /// userspace relay.
   public var kernelRelay: KernelSplices?
+  /// `--map-ip-file`: the external address other domains are told for an internal one.
+  public var addressMap: AddressMap?
   public var identity: WorkloadIdentity?
   public var maxTokenLifetime: Duration = .seconds(600)
   public var limits = ServerLimits()

@@ -52,8 +52,11 @@ public final class ProxyServer: Service {
           inside: relay.inside,
           outside: relay.outside,
           table: relayTable,
-          kernel: configuration.kernelRelay
+          kernel: configuration.kernelRelay,
+          addressMap: configuration.addressMap
         )
+      } else if let map = configuration.addressMap {
+        AddressSwapElement(domains: configuration.domains, map: map)
       } else {
         PassThrough()
       }
@@ -61,7 +64,8 @@ public final class ProxyServer: Service {
         domains: configuration.domains,
         directory: configuration.directory,
         registry: RegistryDirectory(grpc: registry),
-        routes: routes
+        routes: routes,
+        publicURL: configuration.publicURL
       )
       ForwardElement(caller: parts.caller, routes: routes)
     }
