@@ -14,6 +14,7 @@ internal import Yams
 ///       operations: [find]
 /// forward_to: ["b.nsm.test", "floating.nsm.test"]  # foreign domains this registry forwards to
 /// accept_forwarded_from: ["spiffe://nsm.b/registry"]  # registries that may forward calls here
+/// gateway: …                     # what crosses this domain's gateways (``GatewayPolicy``)
 /// ```
 ///
 /// Without a file: the registry's own trust domain may do everything in every served domain,
@@ -37,13 +38,22 @@ public struct DomainPolicy: Sendable, Equatable {
   public var domains: [String: [Grant]]
   public var forwardTo: [Glob]
   public var acceptForwardedFrom: [Glob]
+  /// What `nsm proxy --policy` lets cross; a registry does not read it.
+  public var gateway: GatewayPolicy
   /// Where the policy came from, for messages.
   public var source: String
 
-  public init(domains: [String: [Grant]], forwardTo: [Glob], acceptForwardedFrom: [Glob], source: String) {
+  public init(
+    domains: [String: [Grant]],
+    forwardTo: [Glob],
+    acceptForwardedFrom: [Glob],
+    gateway: GatewayPolicy? = nil,
+    source: String
+  ) {
     self.domains = domains
     self.forwardTo = forwardTo
     self.acceptForwardedFrom = acceptForwardedFrom
+    self.gateway = gateway ?? GatewayPolicy(acceptFrom: [], inbound: [], outbound: [], source: source)
     self.source = source
   }
 
@@ -60,6 +70,7 @@ public struct DomainPolicy: Sendable, Equatable {
       domains: Dictionary(([served.primary] + served.floating).map { ($0, [grant]) }, uniquingKeysWith: { a, _ in a }),
       forwardTo: [Glob("*")],
       acceptForwardedFrom: registryID.map { [Glob($0)] } ?? [],
+      gateway: .ownTrustDomainOnly(trustDomain),
       source: "the default policy (own trust domain \(trustDomain) only)"
     )
   }
@@ -139,9 +150,9 @@ public struct DomainPolicy: Sendable, Equatable {
       throw .invalidArgument("\(source): not YAML: \(error)")
     }
     guard let map = root as? [String: Any] else {
-      throw .invalidArgument("\(source): expected a mapping with domains, forward_to, accept_forwarded_from")
+      throw .invalidArgument("\(source): expected a mapping with domains, forward_to, accept_forwarded_from, gateway")
     }
-    for key in map.keys where !["domains", "forward_to", "accept_forwarded_from"].contains(key) {
+    for key in map.keys where !["domains", "forward_to", "accept_forwarded_from", "gateway"].contains(key) {
       throw .invalidArgument("\(source): unknown key '\(key)'")
     }
     var domains: [String: [Grant]] = [:]
@@ -160,8 +171,8 @@ public struct DomainPolicy: Sendable, Equatable {
       }
     }
     self.domains = domains
-    forwardTo = try Self.strings(map["forward_to"], at: "\(source): forward_to").map(Glob.init)
-    acceptForwardedFrom = try Self.strings(map["accept_forwarded_from"], at: "\(source): accept_forwarded_from")
+    forwardTo = try PolicyYAML.strings(map["forward_to"], at: "\(source): forward_to").map(Glob.init)
+    acceptForwardedFrom = try PolicyYAML.strings(map["accept_forwarded_from"], at: "\(source): accept_forwarded_from")
       .map { text throws(NSMError) in
         guard text.hasPrefix("spiffe://") else {
           throw .invalidArgument(
@@ -170,6 +181,7 @@ public struct DomainPolicy: Sendable, Equatable {
         }
         return Glob(text)
       }
+    gateway = try GatewayPolicy(section: map["gateway"], source: source)
     self.source = source
   }
 
@@ -187,27 +199,18 @@ public struct DomainPolicy: Sendable, Equatable {
     for key in map.keys where !["identities", "operations", "names"].contains(key) {
       throw .invalidArgument("\(place): unknown key '\(key)'")
     }
-    let identities = try strings(map["identities"], at: "\(place).identities")
+    let identities = try PolicyYAML.strings(map["identities"], at: "\(place).identities")
     if identities.isEmpty { throw .invalidArgument("\(place).identities is empty") }
     var operations = Set<RegistryOperation>()
-    for text in try strings(map["operations"], at: "\(place).operations") {
+    for text in try PolicyYAML.strings(map["operations"], at: "\(place).operations") {
       guard let operation = RegistryOperation(rawValue: text) else {
         throw .invalidArgument("\(place).operations: '\(text)' is not find, register or unregister")
       }
       operations.insert(operation)
     }
     if operations.isEmpty { throw .invalidArgument("\(place).operations is empty") }
-    let names = map["names"] == nil ? ["*"] : try strings(map["names"], at: "\(place).names")
+    let names = map["names"] == nil ? ["*"] : try PolicyYAML.strings(map["names"], at: "\(place).names")
     return Grant(identities: identities.map(Glob.init), operations: operations, names: names.map(Glob.init))
   }
 
-  private static func strings(_ value: Any?, at place: String) throws(NSMError) -> [String] {
-    guard let value else { return [] }
-    if let text = value as? String { return [text] }
-    guard let list = value as? [Any] else { throw .invalidArgument("\(place) must be a list of strings") }
-    return try list.map { item throws(NSMError) in
-      guard let text = item as? String else { throw .invalidArgument("\(place) must be a list of strings") }
-      return text
-    }
-  }
 }

@@ -266,6 +266,7 @@ struct ProxyFlagTests {
       (["--inside-tunnel", "10.0.0.1", "--outside-tunnel", "10.0.0.2", "--relay", "fast"], "--relay / NSM_RELAY"),
       (["--map-ip-file", "/nonexistent/map-ip.yaml"], "--map-ip-file / NSM_MAP_IP_FILE_PATH"),
       (["--map-ip-file", badMap.path], "'node-1' (for 10.0.0.5) is not an IP address"),
+      (["--policy", badMap.path], "--policy / NSM_POLICY_FILE needs an identity"),
     ] {
       let result = try await NSMProcess.run(["proxy", "--insecure"] + dns + arguments)
       #expect(result.status != 0, "\(arguments)")

@@ -95,6 +95,12 @@ struct AddressMapTests {
     {}
   }
 
+  func context(_ crossing: DomainCrossing) -> ConnectContext {
+    var context = ConnectContext(logger: Self.logger)
+    context.crossing = crossing
+    return context
+  }
+
   func request(to endpoint: String, source: String) -> Networkservice_NetworkServiceRequest {
     .with {
       $0.connection.id = "c-1"
@@ -114,12 +120,12 @@ struct AddressMapTests {
     // with the manager's own, and the other side's (already external) address as it is.
     let out = NextHopStub(answerAddress: "203.0.113.9")
     let outward = ConnectChain {
-      AddressSwapElement(domains: ["a.example"], map: map)
+      AddressSwapElement(map: map)
       out
     }
     let answer = try await outward.request(
       request(to: "nse@b.example", source: "10.0.1.1"),
-      context: ConnectContext(logger: Self.logger)
+      context: context(.outward)
     )
     #expect(out.offered.withLock { $0 } == ["198.51.100.1"])
     #expect(answer.mechanism.parameters[Mechanisms.Key.srcIP] == "10.0.1.1")
@@ -128,12 +134,12 @@ struct AddressMapTests {
     // Coming into domain a: the offer goes on as it came, the manager's answer leaves mapped.
     let into = NextHopStub(answerAddress: "10.0.2.2")
     let inward = ConnectChain {
-      AddressSwapElement(domains: ["a.example"], map: map)
+      AddressSwapElement(map: map)
       into
     }
     let back = try await inward.request(
-      request(to: "nse@a.example", source: "203.0.113.9"),
-      context: ConnectContext(logger: Self.logger)
+      request(to: "nse", source: "203.0.113.9"),
+      context: context(.inward)
     )
     #expect(into.offered.withLock { $0 } == ["203.0.113.9"])
     #expect(back.mechanism.parameters[Mechanisms.Key.dstIP] == "198.51.100.2")

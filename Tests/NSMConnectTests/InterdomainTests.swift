@@ -252,10 +252,15 @@ struct TwoDomains {
   /// `publishedGateway`: A's manager finds its gateway in DNS (`--domain`) instead of being
   /// given it (`--proxy-url`).
   /// `floating`: a floating domain too (`f.TAG.nsm.test`, its registry, `simple` in it).
+  /// `certificates`: a folder of `nsm cert` SVIDs, so every process runs with mTLS as
+  /// `spiffe://nsm.a/NAME` or, for B's (`…-b`, `nse-b…`), `spiffe://nsm.b/NAME`.
+  /// `policies`: a policy file (`--policy`) by process name (`registry-b`, `proxy-a`, …).
   static func run(
     _ tag: String,
     publishedGateway: Bool = false,
     floating: Bool = false,
+    certificates: String? = nil,
+    policies: [String: String] = [:],
     _ body: (TwoDomains) async throws -> Void
   ) async throws {
     let a = "a.\(tag).nsm.test"
@@ -265,13 +270,20 @@ struct TwoDomains {
     let dns = domains.nsd.server.description
     let gatewayA = try #require(domains[a].gatewayURL)
     let gatewayB = try #require(domains[b].gatewayURL)
-    try await ConnectSandbox.run(registryArguments: ["--domain", a, "--dns-server", dns]) { sandbox in
+    let identity: @Sendable (String) -> [String] = { name in
+      (certificates.map { ["--tls-dir", "\($0)/\(Self.trustDomain(of: name))/\(name)"] } ?? [])
+        + (policies[name].map { ["--policy", $0] } ?? [])
+    }
+    try await ConnectSandbox.run(
+      registryArguments: ["--domain", a, "--dns-server", dns],
+      commonArguments: identity
+    ) { sandbox in
       let registryB = try await sandbox.registry(
         "registry-b",
         arguments: ["--domain", b, "--listen", "tcp://127.0.0.1:\(domains[b].registryPort)", "--dns-server", dns]
       )
       let applied = try await NSMProcess.run(
-        ["apply", "-f", "-", "--registry", registryB.description],
+        ["apply", "-f", "-", "--registry", registryB.description] + identity("apply-b"),
         stdin: InterdomainTests.serviceDocument
       )
       #expect(applied.status == 0, "\(applied.stderr)")
@@ -307,6 +319,11 @@ struct TwoDomains {
         )
       )
     }
+  }
+
+  /// Which trust domain a process of these tests belongs to, by its name.
+  static func trustDomain(of name: String) -> String {
+    name.hasSuffix("-b") || name.hasPrefix("nse-b") ? "nsm.b" : "nsm.a"
   }
 
   /// The gateway of domain A (`"a"`) or B, at its published address.

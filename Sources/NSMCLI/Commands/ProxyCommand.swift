@@ -5,6 +5,7 @@ internal import NSMConnect
 internal import NSMCore
 internal import NSMDNS
 internal import NSMDataplane
+internal import NSMSecurity
 internal import NSMTransport
 
 /// `nsm proxy`: a domain's gateway (upstream's cmd-nsmgr-proxy).
@@ -46,6 +47,11 @@ struct ProxyCommand: AsyncParsableCommand {
       "A YAML map of 'internal: external' addresses (upstream's format): what other domains are told for this domain's tunnel addresses behind NAT; read again when it changes (env NSM_MAP_IP_FILE_PATH)."
   )
   var mapIPFile: String?
+  @Option(
+    help:
+      "A domain policy file (YAML) whose gateway section says what may cross; re-read when it changes (env NSM_POLICY_FILE; default: only the own trust domain)."
+  )
+  var policy: String?
   @OptionGroup var dns: DNSOptions
   @OptionGroup(title: "Identity") var tls: TLSOptions
   @Option(help: "trace, debug, info, warn, error (env NSM_LOG_LEVEL; default info).") var logLevel: String?
@@ -137,6 +143,14 @@ struct ProxyCommand: AsyncParsableCommand {
     let logger = Logger(label: "nsm.proxy")
     configuration.identity = try tls.identity(logger: logger)
     configuration.maxTokenLifetime = try tls.tokenLifetime()
+    if let path = setting(policy, env: "NSM_POLICY_FILE") {
+      guard configuration.identity != nil else {
+        throw ValidationError("--policy / NSM_POLICY_FILE needs an identity (--tls-dir); --insecure checks no policy")
+      }
+      configuration.policy = try parseSetting(path, flag: "policy", env: "NSM_POLICY_FILE") {
+        try PolicySource(file: $0)
+      }
+    }
     if configuration.identity == nil {
       logger.warning("--insecure: plaintext gRPC, no identities, no path tokens; for local development only")
     }

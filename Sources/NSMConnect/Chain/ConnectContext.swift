@@ -23,6 +23,8 @@ public struct ConnectContext: Sendable {
   /// Set on the Close that ``BeginElement`` makes of a connection's old route before it
   /// reselects: the connection itself lives on, so no DELETE is reported for it.
   public var isReselecting = false
+  /// At a gateway: into this domain or out of it (set by ``GatewayRouteElement``).
+  public var crossing: DomainCrossing?
 
   public init(logger: Logger, deadline: ContinuousClock.Instant? = nil) {
     self.logger = logger

@@ -10,13 +10,11 @@ internal import NSMCore
 ///
 /// Unlike upstream, an address the map does not have is told as it is (upstream blanks it), and
 /// nothing is carried in extra parameters (`orig_src_ip`, `orig_dst_ip`): which way a
-/// connection goes follows from its endpoint's name.
+/// connection goes is the route element's ``DomainCrossing``.
 public struct AddressSwapElement: ConnectElement {
-  public let domains: [String]
   public let map: AddressMap
 
-  public init(domains: [String], map: AddressMap) {
-    self.domains = domains
+  public init(map: AddressMap) {
     self.map = map
   }
 
@@ -25,8 +23,7 @@ public struct AddressSwapElement: ConnectElement {
     context: ConnectContext,
     next: Next
   ) async throws -> Connection_Connection {
-    let (_, domain) = try GatewayRouteElement.split(request.connection.networkServiceEndpointName)
-    if GatewayRouteElement.serves(domains, domain) {
+    if try GatewayRelayElement.crossing(context) == .inward {
       // Into this domain: the manager here answers with its own address, told outside mapped.
       var answer = try await next.request(request, context: context)
       swap(Mechanisms.Key.dstIP, in: &answer.mechanism)

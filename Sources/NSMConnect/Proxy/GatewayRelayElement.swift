@@ -27,7 +27,6 @@ public struct GatewayRelayElement: ConnectElement {
     }
   }
 
-  public let domains: [String]
   public let inside: Side
   public let outside: Side
   public let table: RelayTable
@@ -39,14 +38,12 @@ public struct GatewayRelayElement: ConnectElement {
   private let outgoing = Outgoing()
 
   public init(
-    domains: [String],
     inside: Side,
     outside: Side,
     table: RelayTable,
     kernel: KernelSplices? = nil,
     addressMap: AddressMap? = nil
   ) {
-    self.domains = domains
     self.inside = inside
     self.outside = outside
     self.table = table
@@ -67,8 +64,7 @@ public struct GatewayRelayElement: ConnectElement {
     next: Next
   ) async throws -> Connection_Connection {
     let id = request.connection.id
-    let (_, domain) = try GatewayRouteElement.split(request.connection.networkServiceEndpointName)
-    let incomingSide: RelaySide = GatewayRouteElement.serves(domains, domain) ? .outside : .inside
+    let incomingSide: RelaySide = try Self.crossing(context) == .inward ? .outside : .inside
     let outgoingSide = incomingSide.other
     let offered = try Self.offer(in: request)
     guard let previousAddress = offered.parameters[Mechanisms.Key.srcIP],
@@ -171,6 +167,14 @@ public struct GatewayRelayElement: ConnectElement {
     table.remove(id)
     _ = outgoing.remove(id)
     await kernel?.unsplice(id)
+  }
+
+  /// The crossing the route element decided; the relay runs after it.
+  static func crossing(_ context: ConnectContext) throws(NSMError) -> DomainCrossing {
+    guard let crossing = context.crossing else {
+      throw NSMError(.internal, "the gateway's relay runs before its route element decided the crossing")
+    }
+    return crossing
   }
 
   /// A leg as the kernel relay's VXLAN link on `side`.

@@ -1,5 +1,6 @@
 public import NSMAPI
 public import NSMCore
+internal import Synchronization
 
 /// Where a gateway sends a connection, and under which names (reference §2.4).
 ///
@@ -7,8 +8,9 @@ public import NSMCore
 /// to the manager its own registry names for `nse`, with `@B` taken off the endpoint's and the
 /// network service's names on the way in and put back on the answer; `nse@C` with C another
 /// domain goes, unchanged, to C's gateway as DNS publishes it, or, for a floating C, to the
-/// gateway C's registry names, or to the manager of this domain that registered it there. A refresh and the Close take the
-/// route the Request took.
+/// gateway C's registry names, or to the manager of this domain that registered it there. A
+/// refresh and the Close take the route the Request took. It sets the context's ``DomainCrossing``
+/// for the elements after it, so it runs first.
 public struct GatewayRouteElement: ConnectElement {
   public let domains: [String]
   public let directory: any DomainDirectory
@@ -17,6 +19,8 @@ public struct GatewayRouteElement: ConnectElement {
   /// What other domains dial to reach this gateway; a floating domain's endpoint carrying it
   /// must be found among this domain's own registrations.
   public let publicURL: String?
+  /// Each connection's crossing, for its refreshes.
+  private let crossings = Crossings()
 
   public init(
     domains: [String],
@@ -41,23 +45,30 @@ public struct GatewayRouteElement: ConnectElement {
     var request = request
     var context = context
     let (endpoint, domain) = try Self.split(original.networkServiceEndpointName)
-    let inward = Self.serves(domains, domain)
-    if inward {
+    let translated = Self.serves(domains, domain)
+    if translated {
       request.connection.networkServiceEndpointName = endpoint
       request.connection.networkService = Self.local(original.networkService, in: domain)
     }
+    let crossing: DomainCrossing
     if let route = routes.route(of: original.id) {
       context.nextHop = route.hop
-    } else if inward {
+      crossing = crossings.get(original.id) ?? (translated ? .inward : .outward)
+    } else if translated {
       context.nextHop = try await managerHop(for: endpoint, context: context)
+      crossing = .inward
     } else {
-      context.nextHop = try await outwardHop(
+      let hop: NextHop
+      (hop, crossing) = try await outwardHop(
         endpoint: original.networkServiceEndpointName,
         of: domain,
         context: context
       )
+      context.nextHop = hop
     }
+    context.crossing = crossing
     var answer = try await next.request(request, context: context)
+    crossings.set(original.id, crossing)
     answer.networkServiceEndpointName = original.networkServiceEndpointName
     answer.networkService = original.networkService
     return answer
@@ -73,6 +84,9 @@ public struct GatewayRouteElement: ConnectElement {
       connection.networkServiceEndpointName = endpoint
       connection.networkService = Self.local(connection.networkService, in: domain)
     }
+    var context = context
+    context.crossing = crossings.get(connection.id)
+    defer { crossings.remove(connection.id) }
     try await next.close(connection, context: context)
   }
 
@@ -89,23 +103,27 @@ public struct GatewayRouteElement: ConnectElement {
 
   /// Where an endpoint of a domain this gateway does not serve is reached: the manager of a
   /// workload of this domain that registered it there (a floating domain's endpoint coming
-  /// home), else the gateway `domain` publishes, else, for a domain that publishes none (a
-  /// floating one), the URL its registry holds for the endpoint: the registering domain's
+  /// home: inward), else the gateway `domain` publishes, else, for a domain that publishes none
+  /// (a floating one), the URL its registry holds for the endpoint: the registering domain's
   /// gateway.
-  private func outwardHop(endpoint: String, of domain: String, context: ConnectContext) async throws -> NextHop {
+  private func outwardHop(
+    endpoint: String,
+    of domain: String,
+    context: ConnectContext
+  ) async throws -> (NextHop, DomainCrossing) {
     if let origin = try await registry.origin(named: endpoint, context: context) {
       guard let address = try? ServiceAddress(parsing: origin.url) else {
         throw NSMError.unavailable(
           "endpoint '\(endpoint)' was registered from this domain with an unusable URL '\(origin.url)'"
         )
       }
-      return NextHop(address: address, endpointName: endpoint, viaManager: true)
+      return (NextHop(address: address, endpointName: endpoint, viaManager: true), .inward)
     }
     if let url = try await directory.gatewayURL(of: domain) {
       guard let address = try? ServiceAddress(parsing: url) else {
         throw NSMError.unavailable("domain '\(domain)' publishes an unusable gateway '\(url)'")
       }
-      return NextHop(address: address, endpointName: endpoint, viaManager: true)
+      return (NextHop(address: address, endpointName: endpoint, viaManager: true), .outward)
     }
     guard let record = try await registry.endpoint(named: endpoint, context: context) else {
       throw NSMError.unavailable(
@@ -120,7 +138,7 @@ public struct GatewayRouteElement: ConnectElement {
     guard let address = try? ServiceAddress(parsing: record.url) else {
       throw NSMError.unavailable("endpoint '\(endpoint)' of '\(domain)' has an unusable URL '\(record.url)'")
     }
-    return NextHop(address: address, endpointName: endpoint, viaManager: true)
+    return (NextHop(address: address, endpointName: endpoint, viaManager: true), .outward)
   }
 
   /// `nse@domain` as its two parts; INVALID_ARGUMENT for a name a gateway cannot route.
@@ -142,4 +160,13 @@ public struct GatewayRouteElement: ConnectElement {
   static func serves(_ domains: [String], _ domain: String) -> Bool {
     domains.contains { ScopedName.sameDomain($0, domain) }
   }
+}
+
+/// Each connection's crossing while it lives.
+private final class Crossings: Sendable {
+  private let map = Mutex<[String: DomainCrossing]>([:])
+
+  func get(_ id: String) -> DomainCrossing? { map.withLock { $0[id] } }
+  func set(_ id: String, _ crossing: DomainCrossing) { map.withLock { $0[id] = crossing } }
+  func remove(_ id: String) { _ = map.withLock { $0.removeValue(forKey: id) } }
 }

@@ -1,5 +1,6 @@
 public import NSMCore
 public import NSMDataplane
+public import NSMSecurity
 public import NSMTransport
 
 /// What `nsm proxy` runs with (upstream's cmd-nsmgr-proxy; environment names in brackets):
@@ -26,6 +27,9 @@ public struct ProxyConfiguration: Sendable {
   /// `--map-ip-file`: the external address other domains are told for an internal one.
   public var addressMap: AddressMap?
   public var identity: WorkloadIdentity?
+  /// `--policy`: the domain policy file whose `gateway:` section this gateway enforces; nil
+  /// for the default (own trust domain only). Needs an identity.
+  public var policy: PolicySource?
   public var maxTokenLifetime: Duration = .seconds(600)
   public var limits = ServerLimits()
   public var time: any TimeSource = SystemTime()

@@ -44,22 +44,10 @@ public final class ProxyServer: Service {
     let monitor = parts.monitor
     let routes = parts.routes
     let relayTable = self.relayTable
+    // The route element first: it decides the crossing the others read (and only reads the
+    // registry and DNS), then the policy, then what the relay or address map changes.
     let chain = ConnectChain {
       parts.base()
-      if let relay = configuration.relay {
-        GatewayRelayElement(
-          domains: configuration.domains,
-          inside: relay.inside,
-          outside: relay.outside,
-          table: relayTable,
-          kernel: configuration.kernelRelay,
-          addressMap: configuration.addressMap
-        )
-      } else if let map = configuration.addressMap {
-        AddressSwapElement(domains: configuration.domains, map: map)
-      } else {
-        PassThrough()
-      }
       GatewayRouteElement(
         domains: configuration.domains,
         directory: configuration.directory,
@@ -67,6 +55,24 @@ public final class ProxyServer: Service {
         routes: routes,
         publicURL: configuration.publicURL
       )
+      if let identity = configuration.identity {
+        GatewayPolicyElement(identity: identity, source: configuration.policy)
+      } else {
+        PassThrough()
+      }
+      if let relay = configuration.relay {
+        GatewayRelayElement(
+          inside: relay.inside,
+          outside: relay.outside,
+          table: relayTable,
+          kernel: configuration.kernelRelay,
+          addressMap: configuration.addressMap
+        )
+      } else if let map = configuration.addressMap {
+        AddressSwapElement(map: map)
+      } else {
+        PassThrough()
+      }
       ForwardElement(caller: parts.caller, routes: routes)
     }
     hosts = try configuration.listen.map {
@@ -83,7 +89,12 @@ public final class ProxyServer: Service {
   }
 
   /// Everything a gateway process runs.
-  public var services: [any Service] { [pool, self] }
+  public var services: [any Service] {
+    var security = SecurityConfiguration()
+    security.identity = configuration.identity
+    security.policy = configuration.policy
+    return [pool, SecurityReloader(security: security, logger: logger), self]
+  }
 
   public func run() async throws {
     var relay: VXLANRelay?
