@@ -168,6 +168,74 @@ struct GatewayRelayTests {
     }
   }
 
+  /// Heal of the other components under a running ping (upstream's interdomain heal suite):
+  /// B's gateway, B's manager and A's manager are each killed with SIGKILL and started again
+  /// at their address, a few seconds apart; the client is never restarted, and the ping
+  /// resumes after each.
+  @Test func thePingResumesAfterGatewayBAndBothManagersDie() async throws {
+    try await RelayDomains.run(relay: "userspace") { domains in
+      var domains = domains
+      let (namespaces, sandbox, b) = (domains.namespaces, domains.sandbox, domains.b)
+      _ = try await sandbox.endpoint("nse-b", manager: domains.managerB, services: ["simple"], cidr: "10.157.0.0/24")
+      var lines = ConnectionLines(
+        try sandbox.client("nsc-a", manager: domains.managerA, services: ["kernel://simple@\(b)/nsm-1"])
+      )
+      let connection = try await lines.next()
+      let target = String(try #require(connection.context.ipContext.dstIpAddrs.first?.split(separator: "/").first))
+      // 500 pings 50 ms apart (25 s); a kill at t is near sequence number t / 50 ms.
+      let started = ContinuousClock.now
+      let ping = Task {
+        try await namespaces.exec("client", ["ping", "-i", "0.05", "-c", "500", "-W", "1", target])
+      }
+      var kills: [(String, Int)] = []
+      func sequence() -> Int { Int((ContinuousClock.now - started) / .milliseconds(50)) }
+      try await Task.sleep(for: .seconds(2))
+      kills.append(("gateway B", sequence()))
+      domains.proxyB.signal(SIGKILL)
+      _ = await domains.proxyB.waitForExit()
+      domains.proxyB = try await domains.startGateway("b")
+      try await Task.sleep(for: .seconds(5))
+
+      kills.append(("manager B", sequence()))
+      domains.managerB.process.signal(SIGKILL)
+      _ = await domains.managerB.process.waitForExit()
+      domains.managerB = try await sandbox.manager(
+        "mgr-rb",
+        node: "node-b",
+        port: domains.managerB.url,
+        host: "10.200.2.2",
+        registry: domains.registryB,
+        arguments: ["--dataplane", "kernel"]
+      )
+      try await Task.sleep(for: .seconds(6))
+
+      kills.append(("manager A", sequence()))
+      domains.managerA.process.signal(SIGKILL)
+      _ = await domains.managerA.process.waitForExit()
+      domains.managerA = try await sandbox.manager(
+        "mgr-ra",
+        node: "node-a",
+        port: domains.managerA.url,
+        host: "10.200.1.1",
+        arguments: ["--dataplane", "kernel", "--proxy-url", "tcp://10.200.1.2:5004"]
+      )
+
+      let output = try await ping.value.output
+      let replies = output.split(separator: "\n").compactMap { line -> Int? in
+        guard line.contains("bytes from"), let range = line.range(of: "icmp_seq=") else { return nil }
+        return Int(line[range.upperBound...].prefix { $0.isNumber })
+      }
+      print("heal across gateways (gateway B, manager B, manager A): \(500 - replies.count) of 500 pings lost")
+      #expect(replies.contains { $0 < kills[0].1 }, "\(output)")
+      // After each kill the ping comes back before the next one.
+      for (index, (victim, at)) in kills.enumerated() {
+        let until = index + 1 < kills.count ? kills[index + 1].1 : 500
+        #expect(replies.contains { $0 > at && $0 < until }, "no reply after \(victim) died (seq \(at)): \(output)")
+      }
+      #expect(lines.process.process.isRunning, "the client was never restarted")
+    }
+  }
+
   /// Crafted VXLAN packets sent to B's gateway's outside address, each carrying a UDP datagram
   /// for the endpoint: from A's gateway (the negotiated peer) with the vWire's outside VNI (it
   /// arrives: the craft is right), with another VNI, and from a host that is not the peer with
