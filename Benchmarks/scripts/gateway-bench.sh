@@ -2,7 +2,8 @@
 # A vWire across two domains through both gateways (docs/benchmarks.md), for each relay
 # (userspace, kernel), next to a bare kernel VXLAN between two namespaces over the same kind of
 # veth link; and the time from `nsm client` start to its connection across the domains next to
-# one within its own domain. Run as root; everything lives in namespaces this script makes and
+# one within its own domain; and heal: the time the ping across stops when the endpoint the
+# client reaches is killed with SIGKILL (the client moves to B's other endpoint). Run as root; everything lives in namespaces this script makes and
 # deletes, addresses only inside them.
 # NSM: the nsm binary (default: this package's release build); SECONDS_PER_RUN (default 5).
 set -euo pipefail
@@ -35,19 +36,19 @@ bare() { # a kernel VXLAN between two namespaces over a veth: Gbit/s
   ip netns delete $x; ip netns delete $y
 }
 
-domains() { # domains RELAY: "Gbit/s cross-domain-ms local-ms"
+domains() { # domains RELAY: "Gbit/s cross-domain-ms local-ms heal-ms"
   local relay=$1 tag=gw$$-$1
-  local nodea=$tag-na gwa=$tag-ga gwb=$tag-gb nodeb=$tag-nb client=$tag-c endpoint=$tag-e local=$tag-l
+  local nodea=$tag-na gwa=$tag-ga gwb=$tag-gb nodeb=$tag-nb client=$tag-c endpoint=$tag-e endpoint2=$tag-f local=$tag-l
   local dir; dir=$(mktemp -d /tmp/nsm-gwb-XXXX)
   local pids=()
   # shellcheck disable=SC2317
   cleanup() {
     for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-    for ns in $nodea $gwa $gwb $nodeb $client $endpoint $local; do ip netns delete "$ns" 2>/dev/null || true; done
+    for ns in $nodea $gwa $gwb $nodeb $client $endpoint $endpoint2 $local; do ip netns delete "$ns" 2>/dev/null || true; done
     rm -rf "$dir"
   }
   trap cleanup RETURN
-  for ns in $nodea $gwa $gwb $nodeb $client $endpoint $local; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+  for ns in $nodea $gwa $gwb $nodeb $client $endpoint $endpoint2 $local; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
   link() { # link NS1 ADDR1 NS2 ADDR2 NAME
     ip -n "$1" link add "$5" type veth peer name "$5" netns "$3"
     ip -n "$1" address add "$2" dev "$5"; ip -n "$3" address add "$4" dev "$5"
@@ -125,7 +126,9 @@ CONF
     --listen "unix://$dir/nse-b.sock"
   run $local nse-a endpoint --name nse-a --service near --cidr 10.212.0.0/24 --connect-to "unix://$dir/a.sock" \
     --listen "unix://$dir/nse-a.sock"
-  wait_for nse-b "] registered"; wait_for nse-a "] registered"
+  run $endpoint2 nse-b2 endpoint --name nse-b2 --service bench --cidr 10.211.0.0/24 --connect-to "unix://$dir/b.sock" \
+    --listen "unix://$dir/nse-b2.sock"
+  wait_for nse-b "] registered"; wait_for nse-b2 "] registered"; wait_for nse-a "] registered"
 
   local start far near
   start=$(date +%s%N)
@@ -141,12 +144,28 @@ CONF
   until [[ -s "$dir/far.out" ]]; do sleep 0.001; done
   far=$(ms_since "$start")
   until ip netns exec $client ping -c 1 -W 0.2 10.211.0.1 >/dev/null 2>&1; do :; done
-  echo "$(iperf $endpoint $client 10.211.0.1) $far $near"
+  local gbits; gbits=$(iperf $endpoint $client 10.211.0.1)
+
+  # Heal: a ping every 10 ms; the endpoint the client reaches dies; the longest run of
+  # unanswered pings is the time the vWire was down.
+  local victim=nse-b
+  grep -q '"networkServiceEndpointName":"nse-b2@' "$dir/far.out" && victim=nse-b2
+  ip netns exec $client ping -i 0.01 -c 800 -W 1 10.211.0.1 >"$dir/ping.out" 2>&1 &
+  local ping=$!
+  sleep 1
+  pkill -KILL -f "endpoint --name $victim --service bench" || true
+  wait $ping || true
+  local heal
+  heal=$(python3 -c '
+import re, sys
+seqs = sorted(int(m) for m in re.findall(r"icmp_seq=(\d+)", open(sys.argv[1]).read()))
+print(max((b - a - 1) * 10 for a, b in zip(seqs, seqs[1:])) if len(seqs) > 1 else -1)' "$dir/ping.out")
+  echo "$gbits $far $near $heal"
 }
 
 base=$(bare)
-read -r user user_far user_near < <(domains userspace)
-read -r kern kern_far kern_near < <(domains kernel)
+read -r user user_far user_near user_heal < <(domains userspace)
+read -r kern kern_far kern_near kern_heal < <(domains kernel)
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 echo "| Path | TCP Gbit/s ($SECONDS_PER_RUN s, iperf3, one stream) | ratio to bare |"
 echo "| --- | ---: | ---: |"
@@ -156,3 +175,5 @@ echo "| client A → gateway A → gateway B → endpoint B, kernel relay | $ker
 echo
 echo "Client start → connection: across the domains $user_far ms (userspace run), $kern_far ms (kernel run);" \
   "within domain A $user_near ms, $kern_near ms."
+echo "Heal after the endpoint in B is killed (ping every 10 ms, longest gap): $user_heal ms (userspace run)," \
+  "$kern_heal ms (kernel run)."

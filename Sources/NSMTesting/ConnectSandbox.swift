@@ -10,6 +10,8 @@ public final class ConnectSandbox: Sendable {
   public let folder: String
   public let registry: ServiceAddress
   private let processes = Mutex<[NSMProcess.Running]>([])
+  /// The last process started under each name.
+  private let named = Mutex<[String: NSMProcess.Running]>([:])
   /// Extra arguments every manager, endpoint and client gets (e.g. an identity).
   public let commonArguments: @Sendable (String) -> [String]
   /// The command each process (by name: `registry`, `apply`, a manager's, an endpoint's, a
@@ -82,8 +84,12 @@ public final class ConnectSandbox: Sendable {
   {
     let process = try NSMProcess.Running(arguments, environment: environment, launcher: launcher(name))
     processes.withLock { $0.append(process) }
+    if !name.isEmpty { named.withLock { $0[name] = process } }
     return process
   }
+
+  /// The process last started as `name` (e.g. a registry, to kill it).
+  public func process(named name: String) -> NSMProcess.Running? { named.withLock { $0[name] } }
 
   /// A manager for node `node`, listening on a unix socket and a tcp port.
   /// `port`: the URL of a manager to start again (a restart keeps its address).

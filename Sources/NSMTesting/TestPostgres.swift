@@ -121,6 +121,17 @@ public final class TestPostgres: Sendable {
     return "\(databaseURL(name))"
   }
 
+  /// `url` (from ``makeDatabase(icuLocale:)``) through the server's unix socket instead of TCP:
+  /// for a process in another network namespace, which shares the file system but not the
+  /// test's 127.0.0.1.
+  public func throughSocket(_ url: String) throws -> String {
+    guard let cluster else { throw TestPostgresError("an external server has no socket folder here") }
+    guard var components = URLComponents(string: url) else { throw TestPostgresError("not a URL: \(url)") }
+    components.queryItems = (components.queryItems ?? []) + [URLQueryItem(name: "host", value: cluster.folder)]
+    guard let text = components.string else { throw TestPostgresError("not a URL: \(url)") }
+    return text
+  }
+
   /// Runs `sql` with psql on the database at `url` (a test reaching past the store).
   public func execute(_ sql: String, database url: String) async throws {
     let (status, output) = try await runProgram("/usr/bin/psql", [url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])

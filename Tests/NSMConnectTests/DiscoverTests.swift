@@ -1,4 +1,5 @@
 import Foundation
+import GRPCCore
 import Logging
 import NSMAPI
 import NSMConnect
@@ -151,5 +152,93 @@ struct DiscoverTests {
     connection.networkServiceEndpointName = "unknown"
     try await chain.close(connection, context: ConnectContext(logger: Self.logger))
     #expect(capture.closes.withLock { $0 } == 1)
+  }
+
+  /// A directory that can go away (the registry unreachable) and come back without an endpoint.
+  final class FlakyDirectory: EndpointDirectory {
+    let down = Mutex(false)
+    let endpoints = Mutex([DiscoverTests.endpoint("nse-1"), DiscoverTests.endpoint("nse-2")])
+
+    func check() throws {
+      if down.withLock({ $0 }) { throw RPCError(code: .unavailable, message: "registry unreachable") }
+    }
+
+    func service(named name: String, context: ConnectContext) async throws -> Registry_NetworkService? {
+      try check()
+      return .with { $0.name = name }
+    }
+
+    func endpoints(providing service: String, context: ConnectContext) async throws -> [Registry_NetworkServiceEndpoint]
+    {
+      try check()
+      return endpoints.withLock { $0 }
+    }
+
+    func endpoint(named name: String, context: ConnectContext) async throws -> Registry_NetworkServiceEndpoint? {
+      try check()
+      return endpoints.withLock { $0.first { $0.name == name } }
+    }
+  }
+
+  /// Answers with the first candidate, as a connect element would.
+  final class FirstCandidate: ConnectElement {
+    let candidates = Mutex<[String]?>(nil)
+
+    func request<Next: ConnectHandler>(
+      _ request: Networkservice_NetworkServiceRequest,
+      context: ConnectContext,
+      next: Next
+    ) async throws -> Connection_Connection {
+      let names = context.discovery?.candidates.map(\.name) ?? []
+      candidates.withLock { $0 = names }
+      var answer = request.connection
+      answer.networkServiceEndpointName = names.first ?? ""
+      return answer
+    }
+  }
+
+  @Test func aRefreshDuringARegistryOutageKeepsItsEndpointAndNothingElseDoes() async throws {
+    let directory = FlakyDirectory()
+    let answering = FirstCandidate()
+    let chain = ConnectChain {
+      DiscoverElement(directory: directory)
+      answering
+    }
+    let context = ConnectContext(logger: Self.logger)
+    func request(_ id: String, endpoint: String = "") -> Networkservice_NetworkServiceRequest {
+      var request = Self.request("ns-1", endpoint: endpoint)
+      request.connection.id = id
+      return request
+    }
+    let first = try await chain.request(request("c-1"), context: context)
+    #expect(first.networkServiceEndpointName == "nse-1")
+
+    directory.down.withLock { $0 = true }
+    let refreshed = try await chain.request(request("c-1", endpoint: "nse-1"), context: context)
+    #expect(refreshed.networkServiceEndpointName == "nse-1")
+    #expect(answering.candidates.withLock { $0 } == ["nse-1"])
+    // Another endpoint, or a connection never discovered here: the outage is the answer.
+    await #expect(throws: RPCError.self) {
+      try await chain.request(request("c-1", endpoint: "nse-2"), context: context)
+    }
+    await #expect(throws: RPCError.self) {
+      try await chain.request(request("c-2", endpoint: "nse-1"), context: context)
+    }
+
+    // The registry back, without the endpoint: gone is gone.
+    directory.down.withLock { $0 = false }
+    directory.endpoints.withLock { $0.removeAll { $0.name == "nse-1" } }
+    await #expect(throws: NSMError.self) {
+      try await chain.request(request("c-1", endpoint: "nse-1"), context: context)
+    }
+
+    // After a Close nothing is remembered.
+    directory.endpoints.withLock { $0.append(Self.endpoint("nse-1")) }
+    _ = try await chain.request(request("c-3", endpoint: "nse-1"), context: context)
+    try await chain.close(request("c-3", endpoint: "nse-1").connection, context: context)
+    directory.down.withLock { $0 = true }
+    await #expect(throws: RPCError.self) {
+      try await chain.request(request("c-3", endpoint: "nse-1"), context: context)
+    }
   }
 }

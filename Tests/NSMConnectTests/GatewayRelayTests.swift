@@ -236,6 +236,54 @@ struct GatewayRelayTests {
     }
   }
 
+  /// B's registry (on PostgreSQL) killed with SIGKILL under a running ping and started again:
+  /// the vWire never needed it (its route is held at every hop) and keeps refreshing through
+  /// the outage; once it is back, a second client in A connects through it (the network
+  /// service and the endpoint were not forgotten).
+  @Test func thePingOutlivesBsRegistryAndANewClientConnectsOnceItIsBack() async throws {
+    let postgres = try await TestPostgres.sharedServer()
+    let store = try postgres.throughSocket(try await postgres.makeDatabase())
+    try await RelayDomains.run(relay: "userspace", storeB: store) { domains in
+      let (namespaces, sandbox, b) = (domains.namespaces, domains.sandbox, domains.b)
+      _ = try await sandbox.endpoint("nse-b", manager: domains.managerB, services: ["simple"], cidr: "10.158.0.0/24")
+      var lines = ConnectionLines(
+        try sandbox.client(
+          "nsc-a",
+          manager: domains.managerA,
+          services: ["kernel://simple@\(b)/nsm-1"],
+          arguments: ["--max-token-lifetime", "3s"]
+        )
+      )
+      let connection = try await lines.next()
+      let target = String(try #require(connection.context.ipContext.dstIpAddrs.first?.split(separator: "/").first))
+      // 200 pings 50 ms apart (10 s), across two token lifetimes of the outage.
+      let ping = Task {
+        try await namespaces.exec("client", ["ping", "-i", "0.05", "-c", "200", "-W", "1", target])
+      }
+      try await Task.sleep(for: .seconds(1))
+      let registry = try #require(sandbox.process(named: "registry-b"))
+      registry.signal(SIGKILL)
+      _ = await registry.waitForExit()
+      try await Task.sleep(for: .seconds(6))
+      let again = try await sandbox.registry(
+        "registry-b",
+        arguments: RelayDomains.registryBArguments(b: b, dns: domains.dns, store: store)
+      )
+      #expect(again == domains.registryB)
+
+      let output = try await ping.value.output
+      let replies = output.split(separator: "\n").filter { $0.contains("bytes from") }.count
+      print("B's registry killed for 6 s under a ping: \(200 - replies) of 200 pings lost")
+      #expect(replies >= 195, "\(output)")
+      #expect(lines.process.process.isRunning)
+
+      var second = ConnectionLines(
+        try sandbox.client("nsc-a2", manager: domains.managerA, services: ["kernel://simple@\(b)/nsm-2"])
+      )
+      #expect(try await second.next().hops == ["nsc-a2", "mgr-ra", "proxy-a", "proxy-b", "mgr-rb", "nse-b"])
+    }
+  }
+
   /// Crafted VXLAN packets sent to B's gateway's outside address, each carrying a UDP datagram
   /// for the endpoint: from A's gateway (the negotiated peer) with the vWire's outside VNI (it
   /// arrives: the craft is right), with another VNI, and from a host that is not the peer with
@@ -307,7 +355,14 @@ struct RelayDomains {
   /// Gateway A's private outside address when `natA`; B reaches it only as 198.18.0.1.
   static let privateOutsideA = "172.31.0.1"
 
-  static func run(relay: String, natA: Bool = false, _ body: (RelayDomains) async throws -> Void) async throws {
+  /// `storeB`: B's registry keeps its records there (`--store`), e.g. PostgreSQL through its
+  /// unix socket, so it can be killed and started again without forgetting them.
+  static func run(
+    relay: String,
+    natA: Bool = false,
+    storeB: String? = nil,
+    _ body: (RelayDomains) async throws -> Void
+  ) async throws {
     let a = "a.relay.nsm.test"
     let b = "b.relay.nsm.test"
     try await TestNamespaces.run(["nodea", "gwa", "gwb", "nodeb", "client", "endpoint", "endpoint2", "rogue"]) {
@@ -395,7 +450,7 @@ struct RelayDomains {
       ) { sandbox in
         let registryB = try await sandbox.registry(
           "registry-b",
-          arguments: ["--domain", b, "--listen", "tcp://10.200.2.2:5002", "--dns-server", dns]
+          arguments: Self.registryBArguments(b: b, dns: dns, store: storeB)
         )
         let applying = try NSMProcess.Running(
           ["apply", "-f", "-", "--registry", registryB.description],
@@ -436,6 +491,10 @@ struct RelayDomains {
       }
       nsd.stop()
     }
+  }
+
+  static func registryBArguments(b: String, dns: String, store: String?) -> [String] {
+    ["--domain", b, "--listen", "tcp://10.200.2.2:5002", "--dns-server", dns] + (store.map { ["--store", $0] } ?? [])
   }
 
   /// The gateway of domain A (`"a"`) or B, with its relay.
