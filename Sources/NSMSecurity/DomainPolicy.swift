@@ -126,7 +126,7 @@ public struct DomainPolicy: Sendable, Equatable {
         reason: "\(source) does not list \(forwarder) under accept_forwarded_from"
       )
     }
-    guard let origin = try? SPIFFEID(parsing: originator), origin.trustDomain == forwarder.trustDomain else {
+    guard forwarder.vouches(for: originator) else {
       throw PolicyDenial(
         rule: Self.rule,
         identity: forwarder.description,

@@ -84,7 +84,7 @@ public struct GatewayPolicy: Sendable, Equatable {
         reason: "\(source) does not list \(peer) under gateway.accept_from"
       )
     }
-    guard let origin = try? SPIFFEID(parsing: client), origin.trustDomain == peer.trustDomain else {
+    guard peer.vouches(for: client) else {
       throw PolicyDenial(
         rule: Self.peerRule,
         identity: peer.description,

@@ -43,3 +43,12 @@ public struct SPIFFEID: Hashable, Sendable, CustomStringConvertible, Comparable 
 
   public static func < (lhs: SPIFFEID, rhs: SPIFFEID) -> Bool { lhs.description < rhs.description }
 }
+
+extension SPIFFEID {
+  /// Whether `workload` is a SPIFFE ID of this one's trust domain. A registry that forwards a
+  /// call, or a gateway that brings a connection in, vouches only for such workloads: any
+  /// other identity in path segment 0 it could have made up.
+  public func vouches(for workload: String) -> Bool {
+    (try? SPIFFEID(parsing: workload))?.trustDomain == trustDomain
+  }
+}

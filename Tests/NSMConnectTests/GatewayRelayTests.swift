@@ -199,26 +199,13 @@ struct GatewayRelayTests {
       kills.append(("manager B", sequence()))
       domains.managerB.process.signal(SIGKILL)
       _ = await domains.managerB.process.waitForExit()
-      domains.managerB = try await sandbox.manager(
-        "mgr-rb",
-        node: "node-b",
-        port: domains.managerB.url,
-        host: "10.200.2.2",
-        registry: domains.registryB,
-        arguments: ["--dataplane", "kernel"]
-      )
+      domains.managerB = try await domains.startManager("b", port: domains.managerB.url)
       try await Task.sleep(for: .seconds(6))
 
       kills.append(("manager A", sequence()))
       domains.managerA.process.signal(SIGKILL)
       _ = await domains.managerA.process.waitForExit()
-      domains.managerA = try await sandbox.manager(
-        "mgr-ra",
-        node: "node-a",
-        port: domains.managerA.url,
-        host: "10.200.1.1",
-        arguments: ["--dataplane", "kernel", "--proxy-url", "tcp://10.200.1.2:5004"]
-      )
+      domains.managerA = try await domains.startManager("a", port: domains.managerA.url)
 
       let output = try await ping.value.output
       let replies = output.split(separator: "\n").compactMap { line -> Int? in
@@ -474,19 +461,8 @@ struct RelayDomains {
         )
         domains.proxyA = try await domains.startGateway("a")
         domains.proxyB = try await domains.startGateway("b")
-        domains.managerA = try await sandbox.manager(
-          "mgr-ra",
-          node: "node-a",
-          host: "10.200.1.1",
-          arguments: ["--dataplane", "kernel", "--proxy-url", "tcp://10.200.1.2:5004"]
-        )
-        domains.managerB = try await sandbox.manager(
-          "mgr-rb",
-          node: "node-b",
-          host: "10.200.2.2",
-          registry: registryB,
-          arguments: ["--dataplane", "kernel"]
-        )
+        domains.managerA = try await domains.startManager("a")
+        domains.managerB = try await domains.startManager("b")
         try await body(domains)
       }
       nsd.stop()
@@ -495,6 +471,26 @@ struct RelayDomains {
 
   static func registryBArguments(b: String, dns: String, store: String?) -> [String] {
     ["--domain", b, "--listen", "tcp://10.200.2.2:5002", "--dns-server", dns] + (store.map { ["--store", $0] } ?? [])
+  }
+
+  /// The manager of domain A's node (`"a"`) or B's; `port`: the URL of one to start again.
+  func startManager(_ domain: String, port: ServiceAddress? = nil) async throws -> ConnectSandbox.Manager {
+    domain == "a"
+      ? try await sandbox.manager(
+        "mgr-ra",
+        node: "node-a",
+        port: port,
+        host: "10.200.1.1",
+        arguments: ["--dataplane", "kernel", "--proxy-url", "tcp://10.200.1.2:5004"]
+      )
+      : try await sandbox.manager(
+        "mgr-rb",
+        node: "node-b",
+        port: port,
+        host: "10.200.2.2",
+        registry: registryB,
+        arguments: ["--dataplane", "kernel"]
+      )
   }
 
   /// The gateway of domain A (`"a"`) or B, with its relay.

@@ -47,7 +47,7 @@ public struct GatewayPolicyElement: ConnectElement {
     switch context.crossing {
     case .outward?:
       try policy.checkOutbound(client: client, service: Self.qualified(connection))
-    case .inward? where peer.id.trustDomain == own && (try? SPIFFEID(parsing: client))?.trustDomain == own:
+    case .inward? where peer.id.trustDomain == own && identity.id.vouches(for: client):
       // This domain's own connection coming back in (a manager that sent `nse@OWN` here).
       return
     case .inward?:
