@@ -134,4 +134,42 @@ struct SecurityCommandTests {
     ])
     #expect(defaults.status == 0, "\(defaults.stdout) \(defaults.stderr)")
   }
+
+  @Test func policyConnectExplainsGatewayDecisions() async throws {
+    let folder = temporaryFolder()
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let file = "\(folder)/policy.yaml"
+    try """
+    gateway:
+      accept_from: ["spiffe://nsm.b/proxy"]
+      inbound: [{identities: ["spiffe://nsm.b/*"], services: [simple]}]
+      outbound: [{identities: ["spiffe://nsm.a/nsc-*"], services: ["*@b.nsm.test"]}]
+    """.write(toFile: file, atomically: true, encoding: .utf8)
+    let common = ["policy", "connect", "--policy", file]
+    let inbound = try await NSMProcess.run(
+      common + ["--client", "spiffe://nsm.b/nsc-1", "--service", "simple", "--from-gateway", "spiffe://nsm.b/proxy"]
+    )
+    #expect(inbound.status == 0, "\(inbound.stdout) \(inbound.stderr)")
+    #expect(inbound.stdout.hasPrefix("allowed:"))
+    let secret = try await NSMProcess.run(
+      common + ["--client", "spiffe://nsm.b/nsc-1", "--service", "secret", "--from-gateway", "spiffe://nsm.b/proxy"]
+    )
+    #expect(secret.status == 1)
+    #expect(secret.stdout.contains("denied: policy gateway_inbound denies spiffe://nsm.b/nsc-1"), "\(secret.stdout)")
+    let stranger = try await NSMProcess.run(
+      common + ["--client", "spiffe://nsm.c/nsc-1", "--service", "simple", "--from-gateway", "spiffe://nsm.c/proxy"]
+    )
+    #expect(stranger.stdout.contains("policy gateway_peer"), "\(stranger.stdout)")
+    let out = try await NSMProcess.run(common + ["--client", "spiffe://nsm.a/nsc-1", "--service", "simple@b.nsm.test"])
+    #expect(out.status == 0, "\(out.stdout) \(out.stderr)")
+    let elsewhere = try await NSMProcess.run(
+      common + ["--client", "spiffe://nsm.a/nsc-1", "--service", "simple@c.nsm.test"]
+    )
+    #expect(elsewhere.status == 1)
+    #expect(elsewhere.stdout.contains("policy gateway_outbound"), "\(elsewhere.stdout)")
+    let unqualified = try await NSMProcess.run(common + ["--client", "spiffe://nsm.a/nsc-1", "--service", "simple"])
+    #expect(unqualified.status != 0)
+    #expect(unqualified.stderr.contains("NAME@DOMAIN"), "\(unqualified.stderr)")
+  }
 }

@@ -4,13 +4,68 @@ internal import NSMAPI
 internal import NSMCore
 internal import NSMSecurity
 
-/// `nsm policy check`: explains what a registry would decide, without a registry.
+/// `nsm policy check` and `nsm policy connect`: explain what a registry or a gateway would
+/// decide, without one.
 struct PolicyCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "policy",
-    abstract: "Explain registry policy decisions.",
-    subcommands: [PolicyCheckCommand.self]
+    abstract: "Explain registry and gateway policy decisions.",
+    subcommands: [PolicyCheckCommand.self, PolicyConnectCommand.self]
   )
+}
+
+/// `nsm policy connect`: the `gateway:` section's decision on one connection.
+struct PolicyConnectCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "connect",
+    abstract:
+      "Would a gateway let this client's connection to this service cross? Exit 0 if allowed, 1 if denied.",
+    discussion: """
+      Without --from-gateway the connection leaves this domain (--service names its domain: \
+      simple@b.example.com); with it, another domain's gateway brings it in (--service as named \
+      inside this domain: simple, or a floating domain's vpn@floating.example.com).
+      """
+  )
+
+  @Option(help: "The policy file (env NSM_POLICY_FILE); without one, the default policy of --trust-domain.")
+  var policy: String?
+  @Option(help: "The gateway's trust domain (for the default policy).") var trustDomain: String?
+  @Option(help: "The SPIFFE ID of the client that starts the connection.") var client: String
+  @Option(help: "The network service.") var service: String
+  @Option(help: "The SPIFFE ID of the other domain's gateway that brings the connection in.")
+  var fromGateway: String?
+
+  func run() throws {
+    _ = try parseSetting(client, flag: "client", env: "-") { try SPIFFEID(parsing: $0) }
+    try parseSetting(service, flag: "service", env: "-") { try NameRules.validate($0, field: "--service") }
+    let gateway: GatewayPolicy
+    if let path = setting(policy, env: "NSM_POLICY_FILE") {
+      gateway = try parseSetting(path, flag: "policy", env: "NSM_POLICY_FILE") { try DomainPolicy.load(file: $0) }
+        .gateway
+    } else if let trustDomain {
+      gateway = .ownTrustDomainOnly(trustDomain)
+    } else {
+      throw ValidationError("give --policy FILE, or --trust-domain for the default policy")
+    }
+    do {
+      if let fromGateway {
+        let peer = try parseSetting(fromGateway, flag: "from-gateway", env: "-") { try SPIFFEID(parsing: $0) }
+        try gateway.checkInbound(peer: peer, client: client, service: service)
+        print("allowed: \(gateway.source) lets \(peer) bring \(client)'s connection to '\(service)' in")
+      } else {
+        guard service.contains("@") else {
+          throw ValidationError("a connection out of this domain names the service's domain: --service NAME@DOMAIN")
+        }
+        try gateway.checkOutbound(client: client, service: service)
+        print(
+          "allowed to leave: \(gateway.source) lets \(client) connect to '\(service)'; its domain's gateway decides next"
+        )
+      }
+    } catch let denial as PolicyDenial {
+      print("denied: \(denial)")
+      throw ExitCode.failure
+    }
+  }
 }
 
 struct PolicyCheckCommand: ParsableCommand {
