@@ -112,6 +112,64 @@ struct InterdomainTests {
     }
   }
 
+  /// B's own registry hosts the floating domain and B's endpoint registers into it: the record
+  /// holds B's gateway and no manager, so gateway B, which would call itself, refuses at once
+  /// with words that say why (a limit, docs/gateway.md) instead of calling itself and waiting
+  /// on its own connection until the deadline.
+  @Test func aFloatingDomainHostedByTheEndpointsOwnRegistryIsRefusedClearly() async throws {
+    let (a, b, f) = ("a.gw-hosted.nsm.test", "b.gw-hosted.nsm.test", "f.gw-hosted.nsm.test")
+    let domains = try await TestDomains.start([a, b]) { ports in
+      [
+        f: try ZoneRecords.lines(domain: f, registry: .init(parsing: "127.0.0.1:\(ports[b]!)"), proxy: nil, ttl: 5)
+          .joined(separator: "\n")
+      ]
+    }
+    let dns = domains.nsd.server.description
+    let (gatewayA, gatewayB) = (try #require(domains[a].gatewayURL), try #require(domains[b].gatewayURL))
+    try await ConnectSandbox.run(registryArguments: ["--domain", a, "--dns-server", dns]) { sandbox in
+      let registryB = try await sandbox.registry(
+        "registry-b",
+        arguments: [
+          "--domain", b, "--floating-domain", f, "--listen", "tcp://127.0.0.1:\(domains[b].registryPort)",
+          "--dns-server", dns,
+        ]
+      )
+      let applied = try await NSMProcess.run(
+        ["apply", "-f", "-", "--registry", registryB.description],
+        stdin:
+          "{apiVersion: networkservicemesh.io/v1, kind: NetworkService, metadata: {name: simple@\(f)}, spec: {payload: IP}}"
+      )
+      #expect(applied.status == 0, "\(applied.stderr)")
+      _ = try await sandbox.proxy(
+        "proxy-a",
+        domain: a,
+        registry: sandbox.registry,
+        listen: gatewayA,
+        arguments: ["--dns-server", dns]
+      )
+      _ = try await sandbox.proxy(
+        "proxy-b",
+        domain: b,
+        registry: registryB,
+        listen: gatewayB,
+        arguments: ["--dns-server", dns]
+      )
+      let managerA = try await sandbox.manager("mgr-a", node: "node-a", arguments: ["--proxy-url", gatewayA])
+      let managerB = try await sandbox.manager("mgr-b", node: "node-b", registry: registryB)
+      _ = try await sandbox.endpoint("nse-f@\(f)", manager: managerB, services: ["simple@\(f)"], cidr: "10.159.0.0/24")
+
+      // Each attempt is refused at once (the client retries until its timeout and reports
+      // the last reason; before, each attempt waited out its deadline: DEADLINE_EXCEEDED).
+      let result = try await NSMProcess.run([
+        "client", "--connect-to", managerA.socket.description, "--network-service", "simple@\(f)",
+        "--request-timeout", "5s",
+      ])
+      #expect(result.status == 1)
+      #expect(result.stderr.contains("FAILED_PRECONDITION"), "\(result.stderr)")
+      #expect(result.stderr.contains("a floating domain this domain's own registry hosts"), "\(result.stderr)")
+    }
+  }
+
   @Test func aManagerFindsItsDomainsGatewayInDNS() async throws {
     try await TwoDomains.run("gw-dns", publishedGateway: true) { domains in
       try await domains.startGateway("a")

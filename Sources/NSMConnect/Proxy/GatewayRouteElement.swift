@@ -112,6 +112,14 @@ public struct GatewayRouteElement: ConnectElement {
     context: ConnectContext
   ) async throws -> (NextHop, DomainCrossing) {
     if let origin = try await registry.origin(named: endpoint, context: context) {
+      if try await isThisGateway(origin.url) {
+        // A floating domain this domain's own registry hosts keeps only the gateway's URL;
+        // calling it would wait on this very connection until the deadline.
+        throw NSMError(
+          .failedPrecondition,
+          "endpoint '\(endpoint)' is registered in '\(domain)', a floating domain this domain's own registry hosts, under this gateway's URL \(origin.url); a gateway cannot yet find the manager behind such a registration"
+        )
+      }
       guard let address = try? ServiceAddress(parsing: origin.url) else {
         throw NSMError.unavailable(
           "endpoint '\(endpoint)' was registered from this domain with an unusable URL '\(origin.url)'"
@@ -130,7 +138,7 @@ public struct GatewayRouteElement: ConnectElement {
         "domain '\(domain)' publishes no gateway (_nsm-proxy._tcp.\(domain)) and its registry knows no endpoint '\(endpoint)'"
       )
     }
-    if let publicURL, record.url == publicURL {
+    if try await isThisGateway(record.url) {
       throw NSMError.notFound(
         "endpoint '\(endpoint)' is registered in '\(domain)' with this gateway's URL, but no workload of this domain holds that registration (expired, or registered through another domain's registry)"
       )
@@ -139,6 +147,14 @@ public struct GatewayRouteElement: ConnectElement {
       throw NSMError.unavailable("endpoint '\(endpoint)' of '\(domain)' has an unusable URL '\(record.url)'")
     }
     return (NextHop(address: address, endpointName: endpoint, viaManager: true), .outward)
+  }
+
+  /// Whether `url` reaches this gateway: its `--public-url`, or the gateway its domain
+  /// publishes (what the registry gives other domains for this domain's endpoints).
+  private func isThisGateway(_ url: String) async throws -> Bool {
+    if let publicURL, url == publicURL { return true }
+    guard let own = domains.first else { return false }
+    return (try? await directory.gatewayURL(of: own)) == url
   }
 
   /// `nse@domain` as its two parts; INVALID_ARGUMENT for a name a gateway cannot route.
