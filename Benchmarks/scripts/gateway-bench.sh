@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # A vWire across two domains through both gateways (docs/benchmarks.md), for each relay
 # (userspace, kernel), next to a bare kernel VXLAN between two namespaces over the same kind of
-# veth link; and the time from `nsm client` start to its connection across the domains next to
-# one within its own domain; and heal: the time the ping across stops when the endpoint the
-# client reaches is killed with SIGKILL (the client moves to B's other endpoint). Run as root; everything lives in namespaces this script makes and
-# deletes, addresses only inside them.
-# NSM: the nsm binary (default: this package's release build); SECONDS_PER_RUN (default 5).
+# veth link; the time from `nsm client` start to its connection across the domains next to one
+# within its own domain; and heal: the time the ping across stops when the endpoint the client
+# reaches is killed with SIGKILL (the client moves to B's other endpoint). Run as root;
+# everything lives in namespaces this script makes and deletes, addresses only inside them.
+# NSM: the nsm binary (default: this package's release build); SECONDS_PER_RUN (default 5);
+# GATEWAY_GRO=0 leaves GRO off on the gateways' links (default: on, as on a physical NIC).
 set -euo pipefail
 NSM=${NSM:-$(cd "$(dirname "$0")/.." && pwd)/.build/release/nsm}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
@@ -47,7 +48,8 @@ domains() { # domains RELAY: "Gbit/s cross-domain-ms local-ms heal-ms"
     for ns in $nodea $gwa $gwb $nodeb $client $endpoint $endpoint2 $local; do ip netns delete "$ns" 2>/dev/null || true; done
     rm -rf "$dir"
   }
-  trap cleanup RETURN
+  # RETURN for a normal end, EXIT for a failure (set -e) in this subshell.
+  trap cleanup RETURN EXIT
   for ns in $nodea $gwa $gwb $nodeb $client $endpoint $endpoint2 $local; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
   link() { # link NS1 ADDR1 NS2 ADDR2 NAME
     ip -n "$1" link add "$5" type veth peer name "$5" netns "$3"
@@ -67,6 +69,12 @@ domains() { # domains RELAY: "Gbit/s cross-domain-ms local-ms heal-ms"
   # the kernel relay needs no such help.
   if [[ $relay == userspace ]]; then
     ip netns exec $nodea ethtool -K ia tx off >/dev/null; ip netns exec $nodeb ethtool -K ib tx off >/dev/null
+    # GRO on the gateways' receiving links, as a physical NIC has it by default (a veth does
+    # not): the kernel can then hand the relay one vWire's packets coalesced (UDP GRO).
+    if [[ "${GATEWAY_GRO:-1}" != 0 ]]; then
+      ip netns exec $gwa ethtool -K ia gro on >/dev/null; ip netns exec $gwa ethtool -K wan gro on >/dev/null
+      ip netns exec $gwb ethtool -K ib gro on >/dev/null; ip netns exec $gwb ethtool -K wan gro on >/dev/null
+    fi
   fi
 
   mkdir -p "$dir/zones"

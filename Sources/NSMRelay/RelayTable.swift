@@ -126,23 +126,24 @@ public final class RelayTable: Sendable {
 
   /// Where a packet with `vni` from `source` arriving on `side` goes: the other side's leg (its
   /// peer, and the VNI to write); nil (and counted) when it is not relayed.
-  public func route(vni: UInt32, from source: String, arrivingOn side: RelaySide) -> RelayLeg? {
+  /// `packets`: how many packets of that vWire arrived together (coalesced by the kernel).
+  public func route(vni: UInt32, from source: String, arrivingOn side: RelaySide, packets: Int = 1) -> RelayLeg? {
     state.withLock { state in
       guard let peers = state.byVNI[side]?[vni] else {
-        state.counters.unknownVNI += 1
+        state.counters.unknownVNI += packets
         return nil
       }
       guard let id = peers[source], let splice = state.splices[id] else {
-        state.counters.wrongSource += 1
+        state.counters.wrongSource += packets
         return nil
       }
-      state.counters.relayed += 1
+      state.counters.relayed += packets
       return splice.leg(side.other)
     }
   }
 
   /// A packet that is not VXLAN (too short, or without the I flag).
-  public func countNotVXLAN() {
-    state.withLock { $0.counters.notVXLAN += 1 }
+  public func countNotVXLAN(_ packets: Int = 1) {
+    state.withLock { $0.counters.notVXLAN += packets }
   }
 }

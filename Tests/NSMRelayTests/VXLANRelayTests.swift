@@ -41,6 +41,19 @@ struct VXLANRelayTests {
     }
 
     var received: [[UInt8]] { collector.seen.withLock { $0 } }
+
+    /// Equal datagrams in one GSO write: the kernel splits them, or hands them to a UDP GRO
+    /// socket (the relay's) as one coalesced buffer.
+    func sendSegmented(_ packets: [[UInt8]], to address: SocketAddress) async throws {
+      let metadata = AddressedEnvelope<ByteBuffer>.Metadata(
+        ecnState: .transportNotCapable,
+        packetInfo: nil,
+        segmentSize: packets[0].count
+      )
+      try await channel.writeAndFlush(
+        AddressedEnvelope(remoteAddress: address, data: ByteBuffer(bytes: packets.flatMap { $0 }), metadata: metadata)
+      )
+    }
   }
 
   static func vxlan(_ vni: UInt32, _ payload: String) -> [UInt8] {
@@ -91,6 +104,40 @@ struct VXLANRelayTests {
       table.counters == RelayTable.Counters(relayed: 3, unknownVNI: 1, wrongSource: 1, notVXLAN: 1),
       "\(table.counters)"
     )
+    await relay.close()
+  }
+
+  /// A burst of one vWire's packets sent as one GSO write (over loopback the relay's UDP GRO
+  /// socket may get it coalesced): every packet crosses with the other side's VNI and is
+  /// counted; in a burst that mixes VNIs each packet is judged alone.
+  @Test(.enabled(if: System.supportsUDPSegmentationOffload))
+  func aBurstOfPacketsCrossesWholeAndAMixedBurstIsJudgedPacketByPacket() async throws {
+    let table = RelayTable()
+    let relay = try await VXLANRelay.start(table: table, inside: ("127.0.0.1", 0), outside: ("127.0.0.1", 0))
+    let manager = try await Peer.bind("127.0.0.1")
+    let otherGateway = try await Peer.bind("127.0.0.1")
+    let inside = try #require(relay.address(of: .inside))
+    #expect(
+      table.set(
+        "conn-1",
+        .init(
+          inside: RelayLeg(address: "127.0.0.1", port: manager.port, vni: 100),
+          outside: RelayLeg(address: "127.0.0.1", port: otherGateway.port, vni: 200)
+        )
+      )
+    )
+    let burst = (0..<5).map { Self.vxlan(100, String(repeating: "\($0)", count: 1_000)) }
+    try await manager.sendSegmented(burst, to: inside)
+    let mixed = [Self.vxlan(100, "aaaa"), Self.vxlan(101, "bbbb"), Self.vxlan(100, "cccc")]
+    try await manager.sendSegmented(mixed, to: inside)
+    try await Task.sleep(for: .milliseconds(500))
+
+    let crossed = otherGateway.received
+    #expect(crossed.map { $0.count } == Array(repeating: 1_008, count: 5) + [12, 12], "\(crossed.map(\.count))")
+    #expect(crossed.map(Self.vni) == Array(repeating: 200, count: 7))
+    #expect(crossed.prefix(5).map { Array($0.dropFirst(8)) } == burst.map { Array($0.dropFirst(8)) })
+    #expect(crossed.suffix(2).map { String(decoding: $0.dropFirst(8), as: UTF8.self) } == ["aaaa", "cccc"])
+    #expect(table.counters == RelayTable.Counters(relayed: 7, unknownVNI: 1), "\(table.counters)")
     await relay.close()
   }
 
