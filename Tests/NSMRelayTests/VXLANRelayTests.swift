@@ -56,6 +56,17 @@ struct VXLANRelayTests {
     }
   }
 
+  /// `conn-1`: VNI 100 with the manager inside, 200 with the other gateway outside.
+  static func splice(_ table: RelayTable, manager: Peer, otherGateway: Peer) -> Bool {
+    table.set(
+      "conn-1",
+      .init(
+        inside: RelayLeg(address: "127.0.0.1", port: manager.port, vni: 100),
+        outside: RelayLeg(address: "127.0.0.1", port: otherGateway.port, vni: 200)
+      )
+    )
+  }
+
   static func vxlan(_ vni: UInt32, _ payload: String) -> [UInt8] {
     [0x08, 0, 0, 0, UInt8(vni >> 16 & 0xff), UInt8(vni >> 8 & 0xff), UInt8(vni & 0xff), 0] + Array(payload.utf8)
   }
@@ -72,15 +83,7 @@ struct VXLANRelayTests {
     let intruder = try await Peer.bind("127.0.0.2")
     let inside = try #require(relay.address(of: .inside))
     let outside = try #require(relay.address(of: .outside))
-    #expect(
-      table.set(
-        "conn-1",
-        .init(
-          inside: RelayLeg(address: "127.0.0.1", port: manager.port, vni: 100),
-          outside: RelayLeg(address: "127.0.0.1", port: otherGateway.port, vni: 200)
-        )
-      )
-    )
+    #expect(Self.splice(table, manager: manager, otherGateway: otherGateway))
 
     try await manager.send(Self.vxlan(100, "out"), to: inside)
     // A full-size frame crosses whole (a vector read must not cut datagrams short).
@@ -117,15 +120,7 @@ struct VXLANRelayTests {
     let manager = try await Peer.bind("127.0.0.1")
     let otherGateway = try await Peer.bind("127.0.0.1")
     let inside = try #require(relay.address(of: .inside))
-    #expect(
-      table.set(
-        "conn-1",
-        .init(
-          inside: RelayLeg(address: "127.0.0.1", port: manager.port, vni: 100),
-          outside: RelayLeg(address: "127.0.0.1", port: otherGateway.port, vni: 200)
-        )
-      )
-    )
+    #expect(Self.splice(table, manager: manager, otherGateway: otherGateway))
     let burst = (0..<5).map { Self.vxlan(100, String(repeating: "\($0)", count: 1_000)) }
     try await manager.sendSegmented(burst, to: inside)
     let mixed = [Self.vxlan(100, "aaaa"), Self.vxlan(101, "bbbb"), Self.vxlan(100, "cccc")]
