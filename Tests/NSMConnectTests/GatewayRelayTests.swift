@@ -1,6 +1,7 @@
 import Foundation
 import NSMAPI
 import NSMCore
+import NSMSecurity
 import NSMTesting
 import Testing
 
@@ -114,6 +115,60 @@ struct GatewayRelayTests {
   }
 
   static let privateOutsideA = RelayDomains.privateOutsideA
+
+  /// The same vWire with every process on mTLS, one trust domain per domain (`nsm.a`, `nsm.b`),
+  /// and each gateway enforcing its domain's policy: the path's six tokens span both trust
+  /// domains and the ping crosses both relays.
+  @Test func aPingCrossesBothRelaysBetweenTwoTrustDomainsOverMTLS() async throws {
+    let folder = "/tmp/nsm-rtls-" + String(UUID().uuidString.prefix(8)).lowercased()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    var command = ["cert", "--out", folder]
+    for name in ["registry", "mgr-ra", "proxy-a", "nsc-a"] { command += ["--svid", "spiffe://nsm.a/\(name)"] }
+    for name in ["registry-b", "apply-b", "mgr-rb", "proxy-b", "nse-b"] {
+      command += ["--svid", "spiffe://nsm.b/\(name)"]
+    }
+    let issued = try await NSMProcess.run(command)
+    #expect(issued.status == 0, "\(issued.stderr)")
+    let (policyA, policyB) = ("\(folder)/policy-a.yaml", "\(folder)/policy-b.yaml")
+    try """
+    gateway:
+      outbound: [{identities: ["spiffe://nsm.a/*"], services: ["*@b.relay.nsm.test"]}]
+    """.write(toFile: policyA, atomically: true, encoding: .utf8)
+    try """
+    domains:
+      b.relay.nsm.test:
+        - {identities: ["spiffe://nsm.b/*"], operations: [find, register, unregister]}
+        - {identities: ["spiffe://nsm.a/*"], operations: [find]}
+    accept_forwarded_from: ["spiffe://nsm.a/registry"]
+    gateway:
+      accept_from: ["spiffe://nsm.a/proxy-a"]
+      inbound: [{identities: ["spiffe://nsm.a/*"], services: [simple]}]
+    """.write(toFile: policyB, atomically: true, encoding: .utf8)
+    try await RelayDomains.run(
+      relay: "userspace",
+      certificates: folder,
+      policies: ["proxy-a": policyA, "registry-b": policyB, "proxy-b": policyB]
+    ) { domains in
+      let (namespaces, sandbox, b) = (domains.namespaces, domains.sandbox, domains.b)
+      _ = try await sandbox.endpoint("nse-b", manager: domains.managerB!, services: ["simple"], cidr: "10.164.0.0/24")
+      var lines = ConnectionLines(
+        try sandbox.client("nsc-a", manager: domains.managerA!, services: ["kernel://simple@\(b)/nsm-1"])
+      )
+      let connection = try await lines.next()
+      let subjects = try connection.path.pathSegments.map { try PathToken(decoding: $0.token).claims.sub }
+      #expect(
+        subjects == [
+          "spiffe://nsm.a/nsc-a", "spiffe://nsm.a/mgr-ra", "spiffe://nsm.a/proxy-a", "spiffe://nsm.b/proxy-b",
+          "spiffe://nsm.b/mgr-rb", "spiffe://nsm.b/nse-b",
+        ]
+      )
+      let target = String(try #require(connection.context.ipContext.dstIpAddrs.first?.split(separator: "/").first))
+      let there = try await namespaces.exec("client", ["ping", "-c", "3", "-i", "0.2", "-W", "2", target])
+      #expect(there.status == 0, "\(there.output)")
+      lines.process.signal(SIGTERM)
+      #expect(await lines.process.waitForExit() == 0)
+    }
+  }
 
   /// Heal across the gateways under a running ping: A's gateway is killed with SIGKILL and
   /// started again, later the endpoint in B that the client reaches; each time the client's
@@ -344,12 +399,24 @@ struct RelayDomains {
 
   /// `storeB`: B's registry keeps its records there (`--store`), e.g. PostgreSQL through its
   /// unix socket, so it can be killed and started again without forgetting them.
+  /// `certificates`: a folder of `nsm cert` SVIDs; every process then runs with mTLS as
+  /// `spiffe://nsm.a/NAME` or, for B's, `spiffe://nsm.b/NAME`, and `policies` (by process name)
+  /// are their `--policy` files.
   static func run(
     relay: String,
     natA: Bool = false,
     storeB: String? = nil,
+    certificates: String? = nil,
+    policies: [String: String] = [:],
     _ body: (RelayDomains) async throws -> Void
   ) async throws {
+    let identity: @Sendable (String) -> [String] = { name in
+      let trustDomain =
+        ["registry-b", "apply-b", "mgr-rb", "proxy-b", "admin-b"].contains(name)
+          || name.hasPrefix("nse-b") ? "nsm.b" : "nsm.a"
+      return (certificates.map { ["--tls-dir", "\($0)/\(trustDomain)/\(name)"] } ?? [])
+        + (policies[name].map { ["--policy", $0] } ?? [])
+    }
     let a = "a.relay.nsm.test"
     let b = "b.relay.nsm.test"
     try await TestNamespaces.run(["nodea", "gwa", "gwb", "nodeb", "client", "endpoint", "endpoint2", "rogue"]) {
@@ -432,6 +499,7 @@ struct RelayDomains {
       ]
       try await ConnectSandbox.run(
         registryArguments: ["--domain", a, "--listen", "tcp://10.200.1.1:5002", "--dns-server", dns],
+        commonArguments: identity,
         launcher: { roles[$0].map(namespaces.launcher) ?? [] },
         registryHost: "10.200.1.1"
       ) { sandbox in
@@ -440,7 +508,7 @@ struct RelayDomains {
           arguments: Self.registryBArguments(b: b, dns: dns, store: storeB)
         )
         let applying = try NSMProcess.Running(
-          ["apply", "-f", "-", "--registry", registryB.description],
+          ["apply", "-f", "-", "--registry", registryB.description] + identity("apply-b"),
           stdin: InterdomainTests.serviceDocument,
           launcher: namespaces.launcher("nodeb")
         )
