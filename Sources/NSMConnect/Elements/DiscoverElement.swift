@@ -3,7 +3,6 @@ internal import GRPCCore
 internal import Logging
 public import NSMAPI
 public import NSMCore
-internal import Synchronization
 
 /// Upstream's `discover` (reference §3.2): finds the network service and the endpoints that
 /// may serve this request, by its `matches` and the request's labels, or the one endpoint the
@@ -17,7 +16,7 @@ public struct DiscoverElement: ConnectElement {
   public let directory: any EndpointDirectory
   public let time: any TimeSource
   /// The last discovery of each connection that passed here, for refreshes during an outage.
-  private let known = KnownDiscoveries()
+  private let known = PerConnection<ConnectContext.Discovery>()
 
   public init(directory: any EndpointDirectory, time: any TimeSource = SystemTime()) {
     self.directory = directory
@@ -125,13 +124,4 @@ public struct DiscoverElement: ConnectElement {
     return
       "no endpoint of network service '\(service.name)' matches \(shown) (match \(applied + 1) applied; \(endpoints) endpoints registered)"
   }
-}
-
-/// Each connection's last discovery.
-private final class KnownDiscoveries: Sendable {
-  private let map = Mutex<[String: ConnectContext.Discovery]>([:])
-
-  func get(_ id: String) -> ConnectContext.Discovery? { map.withLock { $0[id] } }
-  func set(_ id: String, _ discovery: ConnectContext.Discovery) { map.withLock { $0[id] = discovery } }
-  func remove(_ id: String) { _ = map.withLock { $0.removeValue(forKey: id) } }
 }

@@ -5,7 +5,6 @@ public import NSMAPI
 internal import NSMAPIGRPC
 public import NSMCore
 internal import NSMTransport
-internal import Synchronization
 
 /// Composition (the seed): this endpoint is a middle box. For each Request it requests a
 /// network service itself, through its manager, with its own labels as source labels, and
@@ -24,7 +23,7 @@ public struct PassthroughElement: ConnectElement {
   public let inodeURL: String
   public let caller: NextHopCaller
   public let routes: Routes
-  private let outgoing = Outgoing()
+  private let outgoing = PerConnection<Connection_Connection>()
 
   public init(
     manager: ServiceAddress,
@@ -117,13 +116,4 @@ public struct PassthroughElement: ConnectElement {
     default: error
     }
   }
-}
-
-final class Outgoing: Sendable {
-  private let connections = Mutex<[String: Connection_Connection]>([:])
-
-  func get(_ id: String) -> Connection_Connection? { connections.withLock { $0[id] } }
-  func set(_ id: String, _ connection: Connection_Connection) { connections.withLock { $0[id] = connection } }
-  func remove(_ id: String) -> Connection_Connection? { connections.withLock { $0.removeValue(forKey: id) } }
-  var count: Int { connections.withLock { $0.count } }
 }

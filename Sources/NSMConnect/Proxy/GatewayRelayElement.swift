@@ -3,7 +3,6 @@ public import NSMAPI
 internal import NSMCore
 public import NSMDataplane
 public import NSMRelay
-internal import Synchronization
 
 /// A gateway's part of a vWire's data plane: the gateway ends the VXLAN tunnel of the hop before
 /// it and starts a new one to the hop after it, and its relay (``VXLANRelay``) splices the two,
@@ -35,7 +34,7 @@ public struct GatewayRelayElement: ConnectElement {
   /// `--map-ip-file`: what the other domain's gateway is told for the outside address.
   public let addressMap: AddressMap?
   /// The mechanism each connection's next hop answered with (for refreshes and the Close).
-  private let outgoing = Outgoing()
+  private let outgoing = PerConnection<Connection_Connection>()
 
   public init(
     inside: Side,
@@ -165,7 +164,7 @@ public struct GatewayRelayElement: ConnectElement {
 
   private func forget(_ id: String) async {
     table.remove(id)
-    _ = outgoing.remove(id)
+    outgoing.remove(id)
     await kernel?.unsplice(id)
   }
 

@@ -1,6 +1,5 @@
 public import NSMAPI
 public import NSMCore
-internal import Synchronization
 
 /// Where a gateway sends a connection, and under which names (reference §2.4).
 ///
@@ -20,7 +19,7 @@ public struct GatewayRouteElement: ConnectElement {
   /// must be found among this domain's own registrations.
   public let publicURL: String?
   /// Each connection's crossing, for its refreshes.
-  private let crossings = Crossings()
+  private let crossings = PerConnection<DomainCrossing>()
 
   public init(
     domains: [String],
@@ -176,13 +175,4 @@ public struct GatewayRouteElement: ConnectElement {
   static func serves(_ domains: [String], _ domain: String) -> Bool {
     domains.contains { ScopedName.sameDomain($0, domain) }
   }
-}
-
-/// Each connection's crossing while it lives.
-private final class Crossings: Sendable {
-  private let map = Mutex<[String: DomainCrossing]>([:])
-
-  func get(_ id: String) -> DomainCrossing? { map.withLock { $0[id] } }
-  func set(_ id: String, _ crossing: DomainCrossing) { map.withLock { $0[id] = crossing } }
-  func remove(_ id: String) { _ = map.withLock { $0.removeValue(forKey: id) } }
 }
