@@ -121,74 +121,68 @@ final class RelayHandler: ChannelInboundHandler {
     let envelope = unwrapInboundIn(data)
     let total = envelope.data.readableBytes
     // A coalesced read (GRO) holds equal segments, the last possibly shorter.
-    let segment = envelope.metadata?.segmentSize ?? total
-    guard segment > 0, segment < total else {
-      relay(envelope.data, from: envelope.remoteAddress, segment: nil)
-      return
-    }
-    // One vWire's flow as a rule; should two VNIs share one UDP flow, each packet goes alone.
-    let start = envelope.data.readerIndex
-    let first = envelope.data.getInteger(at: start + 4, as: UInt32.self)
-    var uniform = first != nil
-    var offset = segment
-    while uniform, offset < total {
-      uniform =
-        envelope.data.getInteger(at: start + offset + 4, as: UInt32.self).map { $0 >> 8 } == first.map { $0 >> 8 }
-      offset += segment
-    }
-    if uniform {
-      relay(envelope.data, from: envelope.remoteAddress, segment: segment)
-      return
-    }
-    offset = 0
-    while offset < total {
-      if let slice = envelope.data.getSlice(at: start + offset, length: min(segment, total - offset)) {
-        relay(slice, from: envelope.remoteAddress, segment: nil)
+    let segment = min(envelope.metadata?.segmentSize ?? total, total)
+    if segment > 0, segment < total {
+      if relay(envelope.data, from: envelope.remoteAddress, segment: segment) { return }
+      // Not one vWire's VXLAN throughout (two VNIs sharing a UDP flow): each packet alone.
+      var offset = 0
+      while offset < total,
+        let packet = envelope.data.getSlice(
+          at: envelope.data.readerIndex + offset,
+          length: min(segment, total - offset)
+        )
+      {
+        relayAlone(packet, from: envelope.remoteAddress)
+        offset += segment
       }
-      offset += segment
+      return
     }
+    relayAlone(envelope.data, from: envelope.remoteAddress)
   }
 
-  /// Relays one packet, or (`segment`) several of one vWire back to back, each `segment`
-  /// bytes but the last: every VXLAN header is checked and gets the other side's VNI, and
-  /// they leave as one GSO write.
-  private func relay(_ data: ByteBuffer, from remote: SocketAddress, segment: Int?) {
+  private func relayAlone(_ packet: ByteBuffer, from remote: SocketAddress) {
+    if !relay(packet, from: remote, segment: max(packet.readableBytes, 1)) { table.countNotVXLAN() }
+  }
+
+  /// Relays `data`: one VXLAN packet, or several of one vWire back to back, each `segment`
+  /// bytes but the last, which get the other side's VNI in place and leave as one (GSO)
+  /// write. False, with nothing done or counted, when a packet is not VXLAN or the packets
+  /// carry different VNIs; true when relayed or dropped (and counted) by ``RelayTable``.
+  private func relay(_ data: ByteBuffer, from remote: SocketAddress, segment: Int) -> Bool {
     var data = data
     let start = data.readerIndex
     let total = data.readableBytes
-    let step = segment ?? total
-    let packets = (total + step - 1) / step
     // VXLAN (RFC 7348): flags with the I bit, 3 reserved bytes, the VNI, one reserved byte.
+    var vni: UInt32?
     var offset = 0
-    var word: UInt32 = 0
     while offset < total {
-      let length = min(step, total - offset)
-      guard length >= 8, let flags = data.getInteger(at: start + offset, as: UInt8.self), flags & 0x08 != 0,
-        let header = data.getInteger(at: start + offset + 4, as: UInt32.self)
-      else {
-        table.countNotVXLAN(packets)
-        return
-      }
-      word = header
-      offset += step
+      guard total - offset >= 8, let flags = data.getInteger(at: start + offset, as: UInt8.self), flags & 0x08 != 0,
+        let word = data.getInteger(at: start + offset + 4, as: UInt32.self), vni == nil || vni == word >> 8
+      else { return false }
+      vni = word >> 8
+      offset += segment
     }
+    guard let vni else { return false }
+    let packets = (total + segment - 1) / segment
     guard let source = remote.ipAddress,
-      let forward = table.route(vni: word >> 8, from: source, arrivingOn: side, packets: packets)
-    else { return }
+      let forward = table.route(vni: vni, from: source, arrivingOn: side, packets: packets)
+    else { return true }
     if other == nil { other = slots.channel(side.other) }
     guard let other, let destination = try? SocketAddress(ipAddress: forward.address, port: forward.port)
-    else { return }
+    else { return true }
     offset = 0
     while offset < total {
-      let low = data.getInteger(at: start + offset + 4, as: UInt32.self).map { $0 & 0xff } ?? 0
-      data.setInteger(forward.vni << 8 | low, at: start + offset + 4)
-      offset += step
+      let low = data.getInteger(at: start + offset + 7, as: UInt8.self) ?? 0
+      data.setInteger(forward.vni << 8 | UInt32(low), at: start + offset + 4)
+      offset += segment
     }
     let metadata =
       packets > 1
-      ? AddressedEnvelope<ByteBuffer>.Metadata(ecnState: .transportNotCapable, packetInfo: nil, segmentSize: step) : nil
+      ? AddressedEnvelope<ByteBuffer>.Metadata(ecnState: .transportNotCapable, packetInfo: nil, segmentSize: segment)
+      : nil
     other.write(AddressedEnvelope(remoteAddress: destination, data: data, metadata: metadata), promise: nil)
     pending = true
+    return true
   }
 
   func channelReadComplete(context: ChannelHandlerContext) {
