@@ -172,15 +172,12 @@ public struct DomainPolicy: Sendable, Equatable {
     }
     self.domains = domains
     forwardTo = try PolicyYAML.strings(map["forward_to"], at: "\(source): forward_to").map(Glob.init)
-    acceptForwardedFrom = try PolicyYAML.strings(map["accept_forwarded_from"], at: "\(source): accept_forwarded_from")
-      .map { text throws(NSMError) in
-        guard text.hasPrefix("spiffe://") else {
-          throw .invalidArgument(
-            "\(source): accept_forwarded_from lists SPIFFE IDs of registries (globs), e.g. spiffe://nsm.b/registry, not '\(text)'"
-          )
-        }
-        return Glob(text)
-      }
+    acceptForwardedFrom = try PolicyYAML.spiffeGlobs(
+      map["accept_forwarded_from"],
+      at: "\(source): accept_forwarded_from",
+      of: "registries",
+      example: "spiffe://nsm.b/registry"
+    )
     gateway = try GatewayPolicy(section: map["gateway"], source: source)
     self.source = source
   }

@@ -118,15 +118,12 @@ public struct GatewayPolicy: Sendable, Equatable {
     for key in map.keys where !Self.keys.contains(key) {
       throw .invalidArgument("\(source): gateway: unknown key '\(key)'")
     }
-    acceptFrom = try PolicyYAML.strings(map["accept_from"], at: "\(source): gateway.accept_from").map {
-      text throws(NSMError) in
-      guard text.hasPrefix("spiffe://") else {
-        throw .invalidArgument(
-          "\(source): gateway.accept_from lists SPIFFE IDs of gateways (globs), e.g. spiffe://nsm.b/nsmgr-proxy, not '\(text)'"
-        )
-      }
-      return Glob(text)
-    }
+    acceptFrom = try PolicyYAML.spiffeGlobs(
+      map["accept_from"],
+      at: "\(source): gateway.accept_from",
+      of: "gateways",
+      example: "spiffe://nsm.b/nsmgr-proxy"
+    )
     inbound = try Self.grants(map["inbound"], at: "\(source): gateway.inbound")
     outbound = try Self.grants(map["outbound"], at: "\(source): gateway.outbound")
   }
@@ -147,19 +144,6 @@ public struct GatewayPolicy: Sendable, Equatable {
       let services = try PolicyYAML.strings(map["services"], at: "\(here).services")
       if services.isEmpty { throw .invalidArgument("\(here).services is empty") }
       return Grant(identities: identities.map(Glob.init), services: services.map(Glob.init))
-    }
-  }
-}
-
-/// Reading the policy file's YAML.
-enum PolicyYAML {
-  static func strings(_ value: Any?, at place: String) throws(NSMError) -> [String] {
-    guard let value else { return [] }
-    if let text = value as? String { return [text] }
-    guard let list = value as? [Any] else { throw .invalidArgument("\(place) must be a list of strings") }
-    return try list.map { item throws(NSMError) in
-      guard let text = item as? String else { throw .invalidArgument("\(place) must be a list of strings") }
-      return text
     }
   }
 }

@@ -79,22 +79,4 @@ struct GatewayPolicyTests {
         == "gateway_peer"
     )
   }
-
-  @Test(arguments: [
-    ("gateway: [1]", "gateway must be a mapping"),
-    ("gateway: {inbound: [{identities: [x]}]}", "gateway.inbound[0].services is empty"),
-    ("gateway: {outbound: [{services: [x]}]}", "gateway.outbound[0].identities is empty"),
-    ("gateway: {accept_from: [nsm.b]}", "SPIFFE IDs of gateways"),
-    ("gateway: {inbound: [{identities: [x], services: [y], names: [z]}]}", "unknown key 'names'"),
-    ("gateway: {allow: []}", "gateway: unknown key 'allow'"),
-  ])
-  func badGatewaySectionsAreRefusedNamingTheProblem(_ text: String, _ message: String) {
-    do {
-      _ = try DomainPolicy(yaml: text, source: "policy.yaml")
-      Issue.record("accepted: \(text)")
-    } catch {
-      #expect(error.code == .invalidArgument)
-      #expect(error.message.contains(message), "\(error.message)")
-    }
-  }
 }

@@ -228,6 +228,13 @@ struct DomainPolicyTests {
     ("forward: [x]", "unknown key 'forward'"),
     ("domains: {'bad domain': []}", "not a valid DNS name"),
     ("accept_forwarded_from: [nsm.b]", "SPIFFE IDs of registries"),
+    // The gateway: section (GatewayPolicyTests).
+    ("gateway: [1]", "gateway must be a mapping"),
+    ("gateway: {inbound: [{identities: [x]}]}", "gateway.inbound[0].services is empty"),
+    ("gateway: {outbound: [{services: [x]}]}", "gateway.outbound[0].identities is empty"),
+    ("gateway: {accept_from: [nsm.b]}", "SPIFFE IDs of gateways"),
+    ("gateway: {inbound: [{identities: [x], services: [y], names: [z]}]}", "unknown key 'names'"),
+    ("gateway: {allow: []}", "gateway: unknown key 'allow'"),
   ])
   func badFilesAreRefusedNamingTheProblem(_ text: String, _ message: String) {
     do {
