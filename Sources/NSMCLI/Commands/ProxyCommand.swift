@@ -138,8 +138,9 @@ struct ProxyCommand: AsyncParsableCommand {
   }
 
   func run() async throws {
-    var configuration = try makeConfiguration()
+    // Logging first: the address map keeps the logger it is made with.
     _ = try bootstrapLogging(logLevel)
+    var configuration = try makeConfiguration()
     let logger = Logger(label: "nsm.proxy")
     configuration.identity = try tls.identity(logger: logger)
     configuration.maxTokenLifetime = try tls.tokenLifetime()
