@@ -109,6 +109,24 @@ struct AddressMapTests {
     }
   }
 
+  /// One Request through the swap element to a next hop that answers with `address`: the
+  /// source addresses the next hop was offered, and the answer the previous hop gets.
+  func swapping(
+    _ map: AddressMap,
+    _ crossing: DomainCrossing,
+    to endpoint: String,
+    source: String,
+    answeredBy address: String
+  ) async throws -> (offered: [String], answer: Connection_Connection) {
+    let next = NextHopStub(answerAddress: address)
+    let chain = ConnectChain {
+      AddressSwapElement(map: map)
+      next
+    }
+    let answer = try await chain.request(request(to: endpoint, source: source), context: context(crossing))
+    return (next.offered.withLock { $0 }, answer)
+  }
+
   @Test func eachManagerKeepsItsOwnAddressAndIsToldTheOthersExternalOne() async throws {
     let text = "10.0.1.1: 198.51.100.1\n10.0.2.2: 198.51.100.2\n"
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("map-ip-\(UUID().uuidString).yaml").path
@@ -118,30 +136,20 @@ struct AddressMapTests {
 
     // Going out of domain a: the offer leaves with a's external address, the answer comes back
     // with the manager's own, and the other side's (already external) address as it is.
-    let out = NextHopStub(answerAddress: "203.0.113.9")
-    let outward = ConnectChain {
-      AddressSwapElement(map: map)
-      out
-    }
-    let answer = try await outward.request(
-      request(to: "nse@b.example", source: "10.0.1.1"),
-      context: context(.outward)
+    let (offered, answer) = try await swapping(
+      map,
+      .outward,
+      to: "nse@b.example",
+      source: "10.0.1.1",
+      answeredBy: "203.0.113.9"
     )
-    #expect(out.offered.withLock { $0 } == ["198.51.100.1"])
+    #expect(offered == ["198.51.100.1"])
     #expect(answer.mechanism.parameters[Mechanisms.Key.srcIP] == "10.0.1.1")
     #expect(answer.mechanism.parameters[Mechanisms.Key.dstIP] == "203.0.113.9")
 
     // Coming into domain a: the offer goes on as it came, the manager's answer leaves mapped.
-    let into = NextHopStub(answerAddress: "10.0.2.2")
-    let inward = ConnectChain {
-      AddressSwapElement(map: map)
-      into
-    }
-    let back = try await inward.request(
-      request(to: "nse", source: "203.0.113.9"),
-      context: context(.inward)
-    )
-    #expect(into.offered.withLock { $0 } == ["203.0.113.9"])
+    let (offeredIn, back) = try await swapping(map, .inward, to: "nse", source: "203.0.113.9", answeredBy: "10.0.2.2")
+    #expect(offeredIn == ["203.0.113.9"])
     #expect(back.mechanism.parameters[Mechanisms.Key.dstIP] == "198.51.100.2")
     #expect(back.mechanism.parameters[Mechanisms.Key.srcIP] == "203.0.113.9")
   }
