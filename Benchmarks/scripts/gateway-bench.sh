@@ -6,10 +6,12 @@
 # reaches is killed with SIGKILL (the client moves to B's other endpoint). Run as root;
 # everything lives in namespaces this script makes and deletes, addresses only inside them.
 # NSM: the nsm binary (default: this package's release build); SECONDS_PER_RUN (default 5);
+# ROUNDS of bare and relayed iperf3 in turn per relay (default 3);
 # GATEWAY_GRO=0 leaves GRO off on the gateways' links (default: on, as on a physical NIC).
 set -euo pipefail
 NSM=${NSM:-$(cd "$(dirname "$0")/.." && pwd)/.build/release/nsm}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
+ROUNDS=${ROUNDS:-3}
 export NSM_INSECURE=true
 A=a.bench.nsm.test
 B=b.bench.nsm.test
@@ -44,6 +46,8 @@ domains() { # domains RELAY: "Gbit/s cross-domain-ms local-ms heal-ms"
   local pids=()
   # shellcheck disable=SC2317
   cleanup() {
+    # Once: a RETURN trap set here would otherwise fire again when the caller's functions return.
+    trap - RETURN EXIT
     for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
     for ns in $nodea $gwa $gwb $nodeb $client $endpoint $endpoint2 $local; do ip netns delete "$ns" 2>/dev/null || true; done
     rm -rf "$dir"
@@ -63,7 +67,8 @@ domains() { # domains RELAY: "Gbit/s cross-domain-ms local-ms heal-ms"
   ip -n $gwa route add 10.200.2.0/24 via 198.18.0.2; ip -n $gwb route add 10.200.1.0/24 via 198.18.0.1
   ip netns exec $gwa sysctl -qw net.ipv4.ip_forward=1; ip netns exec $gwb sysctl -qw net.ipv4.ip_forward=1
   for gw in $gwa $gwb; do
-    ip netns exec $gw nft "table inet t { chain f { type filter hook forward priority 0; udp dport 4789 drop; }; }"
+    # VXLAN leaves a gateway only from its own addresses (its relay), never as a node sent it.
+    ip netns exec $gw nft "table inet t { chain f { type filter hook postrouting priority 100; udp dport 4789 fib saddr type != local drop; }; }"
   done
   # A userspace relay cannot finish checksums a veth left for "hardware" (docs/gateway.md);
   # the kernel relay needs no such help.
@@ -152,7 +157,18 @@ CONF
   until [[ -s "$dir/far.out" ]]; do sleep 0.001; done
   far=$(ms_since "$start")
   until ip netns exec $client ping -c 1 -W 0.2 10.211.0.1 >/dev/null 2>&1; do :; done
-  local gbits; gbits=$(iperf $endpoint $client 10.211.0.1)
+  # Rounds of the bare path and this one in turn, so both see the same moment of the machine
+  # (two cores shared with iperf3's two ends: rates drift by a quarter from minute to minute).
+  local bares=() relayed=()
+  for ((round = 0; round < ROUNDS; round++)); do
+    bares+=("$(bare)"); relayed+=("$(iperf $endpoint $client 10.211.0.1)")
+  done
+  local gbits; gbits=$(python3 -c '
+import statistics, sys
+bare = [float(x) for x in sys.argv[1].split()]; relay = [float(x) for x in sys.argv[2].split()]
+ratios = [r / b for r, b in zip(relay, bare)]
+print("%.2f %.2f %.2f %.2f %.2f" % (statistics.median(relay), statistics.median(bare),
+      statistics.median(ratios), min(ratios), max(ratios)))' "${bares[*]}" "${relayed[*]}")
 
   # Heal: a ping every 10 ms; the endpoint the client reaches dies; the longest run of
   # unanswered pings is the time the vWire was down.
@@ -171,15 +187,15 @@ print(max((b - a - 1) * 10 for a, b in zip(seqs, seqs[1:])) if len(seqs) > 1 els
   echo "$gbits $far $near $heal"
 }
 
-base=$(bare)
-read -r user user_far user_near user_heal < <(domains userspace)
-read -r kern kern_far kern_near kern_heal < <(domains kernel)
-ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
-echo "| Path | TCP Gbit/s ($SECONDS_PER_RUN s, iperf3, one stream) | ratio to bare |"
-echo "| --- | ---: | ---: |"
-echo "| bare kernel VXLAN between two namespaces over a veth | $base | 1.00 |"
-echo "| client A → gateway A → gateway B → endpoint B, userspace relay | $user | $(ratio "$user" "$base") |"
-echo "| client A → gateway A → gateway B → endpoint B, kernel relay | $kern | $(ratio "$kern" "$base") |"
+read -r user user_base user_ratio user_low user_high user_far user_near user_heal < <(domains userspace)
+read -r kern kern_base kern_ratio kern_low kern_high kern_far kern_near kern_heal < <(domains kernel)
+echo "Medians of $ROUNDS rounds; in each round the bare kernel VXLAN between two namespaces over a veth,"
+echo "then the path through both gateways ($SECONDS_PER_RUN s of iperf3 each, one TCP stream)."
+echo
+echo "| Relay | through both gateways, Gbit/s | bare VXLAN, Gbit/s | ratio (lowest–highest round) |"
+echo "| --- | ---: | ---: | ---: |"
+echo "| userspace | $user | $user_base | $user_ratio ($user_low–$user_high) |"
+echo "| kernel | $kern | $kern_base | $kern_ratio ($kern_low–$kern_high) |"
 echo
 echo "Client start → connection: across the domains $user_far ms (userspace run), $kern_far ms (kernel run);" \
   "within domain A $user_near ms, $kern_near ms."

@@ -88,25 +88,6 @@ public struct IPRoute2: LinkControl {
     try await run(in: namespace, ["link", "set", "dev", link, "master", bridge, "up"])
   }
 
-  public func bridgeTunnels(
-    _ tunnels: [(name: String, tunnel: Tunnel)],
-    bridge: String,
-    alias: String,
-    in namespace: NetworkNamespace
-  ) async throws {
-    var commands = [["link", "add", "name", bridge, "type", "bridge"]]
-    for (name, tunnel) in tunnels {
-      // `dstport` always: Linux's own default is 8472, not VXLAN's 4789.
-      commands.append([
-        "link", "add", name, "type", "vxlan", "id", String(tunnel.vni), "local", tunnel.local, "remote", tunnel.remote,
-        "dstport", String(tunnel.port), "nolearning",
-      ])
-      commands.append(["link", "set", "dev", name, "alias", alias, "master", bridge, "up"])
-    }
-    commands.append(["link", "set", "dev", bridge, "alias", alias, "up"])
-    try await batch(in: namespace, commands)
-  }
-
   public func delete(_ link: String, in namespace: NetworkNamespace) async throws {
     guard namespace.exists else { return }
     do {

@@ -20,15 +20,6 @@ public protocol LinkControl: Sendable {
   /// Sets the link's alias (how a restarted manager recognises what it created), MTU, addresses,
   /// brings it up, then adds routes through it.
   func configure(_ link: String, in namespace: NetworkNamespace, _ settings: LinkSettings) async throws
-  /// VXLAN links made in `namespace` (up, with `alias`, no addresses) and joined as the ports
-  /// of a new bridge there (a gateway's kernel splice), all at once.
-  func bridgeTunnels(
-    _ tunnels: [(name: String, tunnel: Tunnel)],
-    bridge: String,
-    alias: String,
-    in namespace: NetworkNamespace
-  )
-    async throws
   /// Deletes the link; succeeds when it does not exist (any more).
   func delete(_ link: String, in namespace: NetworkNamespace) async throws
   /// A bridge in `namespace`, up; succeeds when it exists already.

@@ -64,17 +64,11 @@ public final class RelayTable: Sendable {
   }
 
   private let state = Mutex(State())
-  /// A VNI on one leg only, whatever the side and peer (a kernel relay: Linux allows one VXLAN
-  /// link per VNI and port in a namespace).
-  public let uniqueAcrossSides: Bool
 
-  public init(uniqueAcrossSides: Bool = false) {
-    self.uniqueAcrossSides = uniqueAcrossSides
-  }
+  public init() {}
 
   private func holders(of vni: UInt32, with peer: String, on side: RelaySide, in state: State) -> [String] {
-    guard uniqueAcrossSides else { return state.byVNI[side]?[vni]?[peer].map { [$0] } ?? [] }
-    return [RelaySide.inside, .outside].flatMap { state.byVNI[$0]?[vni]?.values.map { $0 } ?? [] }
+    state.byVNI[side]?[vni]?[peer].map { [$0] } ?? []
   }
 
   /// Adds or replaces splice `id`; false (and nothing changed) when a side's peer and VNI are
@@ -82,7 +76,6 @@ public final class RelayTable: Sendable {
   @discardableResult
   public func set(_ id: String, _ splice: Splice) -> Bool {
     state.withLock { state in
-      if uniqueAcrossSides && splice.inside.vni == splice.outside.vni { return false }
       for side in [RelaySide.inside, .outside] {
         let leg = splice.leg(side)
         if holders(of: leg.vni, with: leg.address, on: side, in: state).contains(where: { $0 != id }) { return false }

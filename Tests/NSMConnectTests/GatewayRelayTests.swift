@@ -6,9 +6,9 @@ import NSMTesting
 import Testing
 
 /// A vWire across two domains whose packets pass only through the gateways: each domain's node
-/// reaches its own gateway, the gateways reach each other over a "wan" link, and the gateways
-/// drop any VXLAN they would forward between the domains, so the managers cannot tunnel to each
-/// other directly. Each manager's tunnel ends at its own gateway's relay, which splices it to
+/// reaches its own gateway, the gateways reach each other over a "wan" link, and VXLAN leaves a
+/// gateway only from the gateway's own addresses, so the managers cannot tunnel to each other
+/// directly. Each manager's tunnel ends at its own gateway's relay, which splices it to
 /// the other gateway's. Everything lives in namespaces the test makes.
 @Suite("vWires across domains through the gateways' relays", .serialized, .enabled(if: TestNamespaces.available))
 struct GatewayRelayTests {
@@ -62,10 +62,23 @@ struct GatewayRelayTests {
         clientAddress: clientAddress
       )
       if relay == "kernel" {
-        // Each gateway holds the splice as two VXLAN links joined by a bridge.
-        for gateway in ["gwa", "gwb"] {
-          let links = try await namespaces.exec(gateway, ["ip", "-o", "link", "show"]).output
-          #expect(links.contains("nsmgi") && links.contains("nsmgo") && links.contains("nsmgb"), "\(links)")
+        // Each gateway holds the splice as two entries of its relay's map (one per direction:
+        // its end, the peer, the port, the VNI), and counted what it relayed and refused (the
+        // crafted packets above that B's gateway dropped).
+        for (gateway, inside, outside) in [
+          ("a", "10.200.1.2 . 10.200.1.1 . 4789", "198.18.0.1 . 198.18.0.2 . 4789"),
+          ("b", "10.200.2.1 . 10.200.2.2 . 4789", "198.18.0.2 . 198.18.0.1 . 4789"),
+        ] {
+          let legs = try await Self.kernelRelayLegs(namespaces, gateway: gateway)
+          #expect(legs.contains(inside) && legs.contains(outside), "\(legs)")
+          let counters = try await namespaces.exec(
+            "gw\(gateway)",
+            ["nft", "list", "counters", "table", "inet", "nsmr_proxy-\(gateway)"]
+          ).output
+          #expect(
+            counters.contains("counter relayed") && !counters.contains("counter relayed {\n\t\tpackets 0 "),
+            "\(counters)"
+          )
         }
       }
 
@@ -79,9 +92,11 @@ struct GatewayRelayTests {
         }
       )
       // Nothing of the splice is left at either gateway.
-      for gateway in ["gwa", "gwb"] {
-        let links = try await namespaces.exec(gateway, ["ip", "-o", "link", "show"]).output
-        #expect(!links.contains("nsmg"), "\(links)")
+      if relay == "kernel" {
+        for gateway in ["a", "b"] {
+          let legs = try await Self.kernelRelayLegs(namespaces, gateway: gateway)
+          #expect(!legs.contains("elements"), "\(legs)")
+        }
       }
     }
   }
@@ -172,6 +187,16 @@ struct GatewayRelayTests {
   /// for the endpoint: from A's gateway (the negotiated peer) with the vWire's outside VNI (it
   /// arrives: the craft is right), with another VNI, and from a host that is not the peer with
   /// the right VNI (neither arrives).
+  /// The legs map of gateway `gateway`'s kernel relay, as nft lists it.
+  static func kernelRelayLegs(_ namespaces: TestNamespaces, gateway: String) async throws -> String {
+    let listed = try await namespaces.exec(
+      "gw\(gateway)",
+      ["nft", "list", "map", "inet", "nsmr_proxy-\(gateway)", "legs"]
+    )
+    #expect(listed.status == 0, "\(listed.output)")
+    return listed.output
+  }
+
   static func onlyThePeerGatewayGetsIn(
     _ namespaces: TestNamespaces,
     endpointAddress: String,

@@ -8,8 +8,8 @@
 #
 # nodea runs nsd (publishing the three zones), A's registry and manager; nodeb runs B's
 # registry and manager and the floating domain's registry; gwa and gwb run the gateways
-# (`nsm proxy`) with their userspace relays. The gateways forward the control plane but drop
-# VXLAN between the domains: every packet of the two vWires crosses both relays. Everything
+# (`nsm proxy`) with their userspace relays. The gateways forward the control plane but let
+# VXLAN leave only from their own addresses: every packet of the two vWires crosses both relays. Everything
 # is plaintext (--insecure) to keep the demo short; docs/gateway.md shows mTLS and policy.
 #
 #   sudo deploy/local/gateways.sh            # builds nsm first (swift build)
@@ -67,7 +67,7 @@ ns gwb ip route add 10.200.1.0/24 via 198.18.0.1
 for gw in gwa gwb; do
   ns "$gw" sysctl -qw net.ipv4.ip_forward=1
   # The control plane may cross; VXLAN may not, except through the relays.
-  ns "$gw" nft 'table inet nsmgw { chain f { type filter hook forward priority 0; udp dport 4789 drop; }; }'
+  ns "$gw" nft 'table inet nsmgw { chain f { type filter hook postrouting priority 100; udp dport 4789 fib saddr type != local drop; }; }'
 done
 # A relay in userspace needs the nodes to finish their TCP checksums (docs/gateway.md).
 if command -v ethtool >/dev/null; then

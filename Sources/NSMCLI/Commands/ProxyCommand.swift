@@ -39,7 +39,7 @@ struct ProxyCommand: AsyncParsableCommand {
   var outsideTunnel: String?
   @Option(
     help:
-      "userspace: relay in this process (no privileges); kernel: splice each vWire with kernel VXLAN links and a bridge (CAP_NET_ADMIN, nftables; both gateways on the same outside port) (env NSM_RELAY; default userspace)."
+      "userspace: relay in this process (no privileges); kernel: the kernel forwards each vWire, nftables rewriting its outer addresses (CAP_NET_ADMIN; turns on forwarding; one per network namespace; both sides of one address family) (env NSM_RELAY; default userspace)."
   )
   var relay: String?
   @Option(
@@ -108,7 +108,13 @@ struct ProxyCommand: AsyncParsableCommand {
       switch setting(relay, env: "NSM_RELAY") ?? "userspace" {
       case "userspace": break
       case "kernel":
-        configuration.kernelRelay = KernelSplices(links: IPRoute2(), owner: name, tunnelGuard: NFTables(owner: name))
+        configuration.kernelRelay = try parseSetting(relay ?? "kernel", flag: "relay", env: "NSM_RELAY") { _ in
+          try KernelRelay(
+            owner: name,
+            inside: KernelRelay.End(address: sides.inside.address, port: sides.inside.port),
+            outside: KernelRelay.End(address: sides.outside.address, port: sides.outside.port)
+          )
+        }
       case let other: throw ValidationError("--relay / NSM_RELAY: '\(other)' is neither userspace nor kernel")
       }
     default:

@@ -29,8 +29,9 @@ public struct GatewayRelayElement: ConnectElement {
   public let inside: Side
   public let outside: Side
   public let table: RelayTable
-  /// The kernel relay, when the gateway has one (else its userspace relay reads ``table``).
-  public let kernel: KernelSplices?
+  /// The kernel relay, when the gateway has one (else its userspace relay reads ``table``). It
+  /// keeps a vWire's VNI on both sides.
+  public let kernel: KernelRelay?
   /// `--map-ip-file`: what the other domain's gateway is told for the outside address.
   public let addressMap: AddressMap?
   /// The mechanism each connection's next hop answered with (for refreshes and the Close).
@@ -40,7 +41,7 @@ public struct GatewayRelayElement: ConnectElement {
     inside: Side,
     outside: Side,
     table: RelayTable,
-    kernel: KernelSplices? = nil,
+    kernel: KernelRelay? = nil,
     addressMap: AddressMap? = nil
   ) {
     self.inside = inside
@@ -81,10 +82,10 @@ public struct GatewayRelayElement: ConnectElement {
     } else {
       var offer = Mechanisms.vxlan(sourceIP: told(outgoingSide))
       offer.parameters[Mechanisms.Key.srcPort] = String(side(outgoingSide).port)
-      // The next hop's address is not known yet: the previous hop's VNI is offered on, or,
-      // where VNIs are unique across both sides (a kernel relay), one free here.
+      // The next hop's address is not known yet: the previous hop's VNI is offered on, or, for
+      // the kernel relay, which keeps one VNI on both sides, one free with the previous hop.
       let vni =
-        table.uniqueAcrossSides ? (try? chooseVNI(offeredVNI, with: "", on: outgoingSide, for: id)) : offeredVNI
+        kernel == nil ? offeredVNI : (try? chooseVNI(offeredVNI, with: previousAddress, on: incomingSide, for: id))
       if let vni { offer.parameters[Mechanisms.Key.vni] = String(vni) }
       forwarded.connection.mechanism = Connection_Mechanism()
       forwarded.mechanismPreferences = [offer]
@@ -103,13 +104,22 @@ public struct GatewayRelayElement: ConnectElement {
         port: chosen.parameters[Mechanisms.Key.dstPort].flatMap(Int.init) ?? 4789,
         vni: nextVNI
       )
-      let previousVNI = try chooseVNI(
-        offeredVNI ?? table.splice(id)?.leg(incomingSide).vni,
-        with: previousAddress,
-        on: incomingSide,
-        for: id,
-        excluding: table.uniqueAcrossSides ? nextVNI : nil
-      )
+      let previousVNI: UInt32
+      if kernel != nil {
+        guard table.isFree(nextVNI, with: previousAddress, on: incomingSide, for: id) else {
+          throw NSMError.unavailable(
+            "the next hop answered VNI \(nextVNI), which \(previousAddress) already uses with this gateway; the kernel relay keeps a vWire's VNI on both sides"
+          )
+        }
+        previousVNI = nextVNI
+      } else {
+        previousVNI = try chooseVNI(
+          offeredVNI ?? table.splice(id)?.leg(incomingSide).vni,
+          with: previousAddress,
+          on: incomingSide,
+          for: id
+        )
+      }
       let previousLeg = RelayLeg(address: previousAddress, port: previousPort, vni: previousVNI)
       let splice =
         incomingSide == .inside
@@ -120,11 +130,7 @@ public struct GatewayRelayElement: ConnectElement {
       }
       if let kernel {
         do {
-          try await kernel.splice(
-            id,
-            inside: Self.tunnel(splice.inside, from: inside),
-            outside: Self.tunnel(splice.outside, from: outside)
-          )
+          try await kernel.splice(id, inside: Self.leg(splice.inside), outside: Self.leg(splice.outside))
         } catch {
           table.remove(id)
           throw NSMError.unavailable("the gateway could not splice the vWire in the kernel: \(error)")
@@ -176,9 +182,8 @@ public struct GatewayRelayElement: ConnectElement {
     return crossing
   }
 
-  /// A leg as the kernel relay's VXLAN link on `side`.
-  static func tunnel(_ leg: RelayLeg, from side: Side) -> Tunnel {
-    Tunnel(vni: leg.vni, local: side.address, remote: leg.address, port: leg.port)
+  static func leg(_ leg: RelayLeg) -> KernelRelay.Leg {
+    KernelRelay.Leg(address: leg.address, port: leg.port, vni: leg.vni)
   }
 
   /// The VXLAN mechanism a Request offers the gateway: its current one on a refresh, else its
@@ -196,17 +201,14 @@ public struct GatewayRelayElement: ConnectElement {
     _ preferred: UInt32?,
     with peer: String,
     on side: RelaySide,
-    for id: String,
-    excluding taken: UInt32? = nil
+    for id: String
   ) throws(NSMError) -> UInt32 {
-    if let preferred, preferred > 0, preferred < 1 << 24, preferred != taken,
-      table.isFree(preferred, with: peer, on: side, for: id)
-    {
+    if let preferred, preferred > 0, preferred < 1 << 24, table.isFree(preferred, with: peer, on: side, for: id) {
       return preferred
     }
     for _ in 0..<64 {
       let candidate = UInt32.random(in: 1..<(1 << 24))
-      if candidate != taken, table.isFree(candidate, with: peer, on: side, for: id) { return candidate }
+      if table.isFree(candidate, with: peer, on: side, for: id) { return candidate }
     }
     throw .unavailable("no free VNI toward \(peer)")
   }

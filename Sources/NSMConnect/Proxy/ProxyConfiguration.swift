@@ -21,9 +21,9 @@ public struct ProxyConfiguration: Sendable {
   /// and other domains' gateways send the vWires' VXLAN. nil: the gateway passes the managers'
   /// tunnel parameters through and they tunnel to each other directly.
   public var relay: (inside: GatewayRelayElement.Side, outside: GatewayRelayElement.Side)?
-  /// With a relay: splice in the kernel (`--relay kernel`, needs CAP_NET_ADMIN) instead of the
-  /// userspace relay.
-  public var kernelRelay: KernelSplices?
+  /// With a relay: splice in the kernel (`--relay kernel`, needs CAP_NET_ADMIN and nftables)
+  /// instead of the userspace relay.
+  public var kernelRelay: KernelRelay?
   /// `--map-ip-file`: the external address other domains are told for an internal one.
   public var addressMap: AddressMap?
   public var identity: WorkloadIdentity?

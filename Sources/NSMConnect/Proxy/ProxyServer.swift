@@ -26,7 +26,7 @@ public final class ProxyServer: Service {
   public init(configuration: ProxyConfiguration, logger: Logger) throws {
     self.configuration = configuration
     self.logger = logger
-    relayTable = RelayTable(uniqueAcrossSides: configuration.kernelRelay != nil)
+    relayTable = RelayTable()
     let time = configuration.time
     let parts = HopParts(
       name: configuration.name,
@@ -99,8 +99,13 @@ public final class ProxyServer: Service {
   public func run() async throws {
     var relay: VXLANRelay?
     if let kernel = configuration.kernelRelay {
-      let removed = try await kernel.reset()
-      if removed > 0 { logger.info("removed what a previous run left", metadata: ["links": "\(removed)"]) }
+      let reset = try await kernel.reset()
+      if reset.replacedTable {
+        logger.info("removed the splices a previous run left", metadata: ["table": "\(kernel.table)"])
+      }
+      for sysctl in reset.enabled {
+        logger.notice("turned on forwarding for the kernel relay", metadata: ["sysctl": "\(sysctl)"])
+      }
     } else if let sides = configuration.relay {
       relay = try await VXLANRelay.start(
         table: relayTable,
