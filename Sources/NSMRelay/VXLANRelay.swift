@@ -170,7 +170,10 @@ final class RelayHandler: ChannelInboundHandler {
     if other == nil { other = slots.channel(side.other) }
     guard let other, let destination = try? SocketAddress(ipAddress: forward.address, port: forward.port)
     else { return true }
-    offset = 0
+    // Most splices keep their VNI on both sides (the gateway offers the next hop the previous
+    // hop's): then the bytes leave as they came, and the read buffer, which a vector read's
+    // messages share, is not copied on write.
+    offset = forward.vni == vni ? total : 0
     while offset < total {
       let low = data.getInteger(at: start + offset + 7, as: UInt8.self) ?? 0
       data.setInteger(forward.vni << 8 | UInt32(low), at: start + offset + 4)
