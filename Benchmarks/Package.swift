@@ -59,6 +59,22 @@ let package = Package(
       swiftSettings: strictSettings
     ),
     .executableTarget(
+      name: "call-bench",
+      dependencies: [
+        "BenchSupport",
+        .product(name: "NSMTesting", package: "swift-nsm"),
+        .product(name: "NSMTransport", package: "swift-nsm"),
+        .product(name: "NSMRegistry", package: "swift-nsm"),
+        .product(name: "NSMAPI", package: "swift-nsm"),
+        .product(name: "NSMCore", package: "swift-nsm"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: strictSettings
+    ),
+    .executableTarget(
       name: "connect-bench",
       dependencies: [
         "BenchSupport",

@@ -75,9 +75,15 @@ public final class GRPCServerHost: Sendable {
     }
   }
 
-  /// Serves until ``beginGracefulShutdown()`` (open calls finish) or cancellation.
+  /// Where every call's handler runs: on the event loop of its connection.
+  static let executor = EventLoopExecutor()
+
+  /// Serves until ``beginGracefulShutdown()`` (open calls finish) or cancellation. The calls'
+  /// handlers (child tasks of this one) run on the event loops (``EventLoopExecutor``).
   public func serve() async throws {
-    try await server.serve()
+    try await withTaskExecutorPreference(Self.executor) {
+      try await server.serve()
+    }
   }
 
   public func beginGracefulShutdown() {

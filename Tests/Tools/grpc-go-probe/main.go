@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"io/ioutil"
+	"net"
 	"os"
 	"sort"
 	"strings"
@@ -35,6 +36,9 @@ func (raw) Unmarshal(data []byte, v interface{}) error {
 	return nil
 }
 func (raw) Name() string { return "proto" }
+
+// String makes raw a grpc.Codec too (Debian's grpc-go 1.33 has no ForceServerCodec).
+func (raw) String() string { return "proto" }
 
 func describe(err error) string {
 	if err == nil {
@@ -105,7 +109,8 @@ func load(args []string) {
 	conns := fs.Int("conns", 8, "connections")
 	concurrency := fs.Int("concurrency", 4, "calls in flight per connection")
 	duration := fs.Duration("duration", 3*time.Second, "how long")
-	method := fs.String("method", "", "/package.Service/Method (server streaming)")
+	method := fs.String("method", "", "/package.Service/Method (server streaming, or unary with -unary)")
+	unary := fs.Bool("unary", false, "the method is unary")
 	requestFile := fs.String("request", "", "file with the request bytes")
 	fs.Parse(args)
 	request := readRequest(*requestFile)
@@ -125,7 +130,13 @@ func load(args []string) {
 				localOutcomes := map[string]int{}
 				for time.Now().Before(deadline) {
 					start := time.Now()
-					_, err := find(context.Background(), conn, *method, request)
+					var err error
+					if *unary {
+						var reply []byte
+						err = conn.Invoke(context.Background(), *method, &request, &reply)
+					} else {
+						_, err = find(context.Background(), conn, *method, request)
+					}
 					local = append(local, time.Since(start))
 					localOutcomes[describe(err)]++
 				}
@@ -265,9 +276,34 @@ func call(args []string) {
 	emit(result)
 }
 
+// echoServer: upstream's own stack with nothing behind it, the floor a registry call is
+// compared with: every unary method of any service returns the bytes it was sent.
+func echoServer(args []string) {
+	fs := flag.NewFlagSet("echo-server", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:0", "host:port to listen on")
+	fs.Parse(args)
+	listener, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	server := grpc.NewServer(
+		grpc.CustomCodec(raw{}),
+		grpc.UnknownServiceHandler(func(_ interface{}, stream grpc.ServerStream) error {
+			var request []byte
+			if err := stream.RecvMsg(&request); err != nil {
+				return err
+			}
+			return stream.SendMsg(&request)
+		}),
+	)
+	emit(map[string]interface{}{"listening": listener.Addr().String()})
+	server.Serve(listener)
+}
+
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: grpc-go-probe load|watches|call [flags]")
+		fmt.Fprintln(os.Stderr, "usage: grpc-go-probe load|watches|call|echo-server [flags]")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -277,6 +313,8 @@ func main() {
 		watches(os.Args[2:])
 	case "call":
 		call(os.Args[2:])
+	case "echo-server":
+		echoServer(os.Args[2:])
 	default:
 		fmt.Fprintln(os.Stderr, "unknown mode", os.Args[1])
 		os.Exit(2)
