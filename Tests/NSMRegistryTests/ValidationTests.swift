@@ -89,6 +89,33 @@ struct ValidationTests {
     }
   }
 
+  /// The record limit is checked on the size a request arrived in (no second encoding to
+  /// measure it): the number named is the message's encoded size, for a Register and for a
+  /// Find (whose query wraps the template).
+  @Test func aRequestOverTheRecordLimitIsRefusedNamingItsSize() async throws {
+    let big = Fixtures.endpoint(
+      "nse-1",
+      labels: [
+        "ns-1": Dictionary(uniqueKeysWithValues: (0..<70).map { ("k\($0)", String(repeating: "v", count: 1000)) })
+      ]
+    )
+    let size = try (big.serializedBytes() as [UInt8]).count
+    let query = Registry_NetworkServiceEndpointQuery.with { $0.networkServiceEndpoint = big }
+    let querySize = try (query.serializedBytes() as [UInt8]).count
+    try await TestRegistry.run { registry in
+      try await registry.withClient { client in
+        let registered = await expectStatus(.invalidArgument) { _ = try await client.register(big) }
+        #expect(registered.contains("the network service endpoint is \(size) bytes encoded; the limit is 65536"))
+        let found = await expectStatus(.invalidArgument) { _ = try await client.find(big) }
+        #expect(
+          found.contains("the network service endpoint query is \(querySize) bytes encoded; the limit is 65536"),
+          "\(found)"
+        )
+        #expect(registry.endpoints.count == 0)
+      }
+    }
+  }
+
   static let badServices: [Bad<Registry_NetworkService>] = [
     Bad(title: "empty name", record: Fixtures.service(""), mentions: "network_service.name"),
     Bad(title: "control character", record: Fixtures.service("ns\u{7}"), mentions: "U+0007"),

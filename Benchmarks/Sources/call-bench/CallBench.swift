@@ -114,8 +114,22 @@ struct CallBench: AsyncParsableCommand {
     let echo = "/bench.Echo/Echo"
     let find = "/registry.NetworkServiceEndpointRegistry/Find"
     let register = "/registry.NetworkServiceEndpointRegistry/Register"
-    try await measure("grpc-go echo, first", goEcho, method: echo, unary: true, request: echoPayload, connections: connections)
-    try await measure("grpc-swift echo", swiftEcho, method: echo, unary: true, request: echoPayload, connections: connections)
+    try await measure(
+      "grpc-go echo, first",
+      goEcho,
+      method: echo,
+      unary: true,
+      request: echoPayload,
+      connections: connections
+    )
+    try await measure(
+      "grpc-swift echo",
+      swiftEcho,
+      method: echo,
+      unary: true,
+      request: echoPayload,
+      connections: connections
+    )
     try await measure(
       "grpc-swift echo, handlers on the event loops",
       swiftEchoOnLoops,
@@ -140,7 +154,14 @@ struct CallBench: AsyncParsableCommand {
       request: refresh,
       connections: connections
     )
-    try await measure("grpc-go echo, last", goEcho, method: echo, unary: true, request: echoPayload, connections: connections)
+    try await measure(
+      "grpc-go echo, last",
+      goEcho,
+      method: echo,
+      unary: true,
+      request: echoPayload,
+      connections: connections
+    )
     try await measure("grpc-go echo", goEcho, method: echo, unary: true, request: echoPayload, connections: 1)
     try await measure("grpc-swift echo", swiftEcho, method: echo, unary: true, request: echoPayload, connections: 1)
     try await measure(

@@ -165,7 +165,9 @@ struct Row {
   static func print(_ rows: [Row], baseline: (Row) -> Bool) {
     let base = rows.filter(baseline)
     let baseOps = base.map(\.opsPerSecond).reduce(0, +) / Double(max(base.count, 1))
-    Swift.print("| Scenario | Connections | Calls | ops/s | p50 ms | p99 ms | server CPU µs/call | ops/s ratio to grpc-go echo |")
+    Swift.print(
+      "| Scenario | Connections | Calls | ops/s | p50 ms | p99 ms | server CPU µs/call | ops/s ratio to grpc-go echo |"
+    )
     Swift.print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in rows {
       let ratio = row.connections == base.first?.connections ? format(row.opsPerSecond / baseOps, digits: 2) : "–"

@@ -8,8 +8,10 @@ public enum RecordValidation {
   public static let payloads: Set<String> = ["IP", "ETHERNET"]
 
   /// A Network Service to register. An empty payload is allowed (the registry sets `IP`).
-  public static func validate(_ ns: Registry_NetworkService) throws(NSMError) {
-    try checkSize(ns, kind: "network service")
+  /// `encodedSize`: its size as it arrived on the wire, when it did (else it is encoded to be
+  /// measured).
+  public static func validate(_ ns: Registry_NetworkService, encodedSize: Int? = nil) throws(NSMError) {
+    try checkSize(ns, kind: "network service", encodedSize: encodedSize)
     try NameRules.validate(ns.name, field: "network_service.name")
     if !ns.payload.isEmpty, !payloads.contains(ns.payload) {
       throw .invalidArgument(
@@ -32,9 +34,14 @@ public enum RecordValidation {
     try checkPathIDs(ns.pathIds, field: "network_service.path_ids")
   }
 
-  /// A Network Service Endpoint to register. `now` rejects an expiration already in the past.
-  public static func validate(_ nse: Registry_NetworkServiceEndpoint, now: Date) throws(NSMError) {
-    try checkSize(nse, kind: "network service endpoint")
+  /// A Network Service Endpoint to register. `now` rejects an expiration already in the past;
+  /// `encodedSize` as for a Network Service.
+  public static func validate(
+    _ nse: Registry_NetworkServiceEndpoint,
+    now: Date,
+    encodedSize: Int? = nil
+  ) throws(NSMError) {
+    try checkSize(nse, kind: "network service endpoint", encodedSize: encodedSize)
     try NameRules.validate(nse.name, field: "network_service_endpoint.name")
     try checkCount(nse.networkServiceNames.count, field: "network_service_endpoint.network_service_names")
     for (i, service) in nse.networkServiceNames.enumerated() {
@@ -85,21 +92,31 @@ public enum RecordValidation {
 
   /// A Find query: a template whose empty fields are wildcards. Only its size is limited, and
   /// a non-empty name must be valid (an invalid name could never match anything).
-  public static func validateQuery(_ template: some SwiftProtobuf.Message, name: String, kind: String) throws(NSMError)
-  {
-    try checkSize(template, kind: kind + " query")
+  public static func validateQuery(
+    _ template: some SwiftProtobuf.Message,
+    name: String,
+    kind: String,
+    encodedSize: Int? = nil
+  ) throws(NSMError) {
+    try checkSize(template, kind: kind + " query", encodedSize: encodedSize)
     if !name.isEmpty {
       try NameRules.validate(name, field: nameField(kind: kind))
     }
   }
 
-  static func checkSize(_ message: some SwiftProtobuf.Message, kind: String) throws(NSMError) {
+  /// Encoding a message only to measure it was a registry call's largest cost of its own
+  /// (docs/benchmarks.md "One call"): a message from the wire comes with its size.
+  static func checkSize(_ message: some SwiftProtobuf.Message, kind: String, encodedSize: Int?) throws(NSMError) {
     let size: Int
-    do {
-      let bytes: [UInt8] = try message.serializedBytes()
-      size = bytes.count
-    } catch {
-      throw .invalidArgument("the \(kind) cannot be encoded: \(error)")
+    if let encodedSize {
+      size = encodedSize
+    } else {
+      do {
+        let bytes: [UInt8] = try message.serializedBytes()
+        size = bytes.count
+      } catch {
+        throw .invalidArgument("the \(kind) cannot be encoded: \(error)")
+      }
     }
     if size > Limits.maxRecordBytes {
       throw .invalidArgument(

@@ -23,6 +23,10 @@ public struct RegistryContext: Sendable {
   public var caller: String
   /// The registrant check the store runs atomically with a write (``AuthorizeElement``).
   public var admit: RegistrantCheck?
+  /// The request's size as it arrived on the wire, when it did: ``ValidateElement`` compares it
+  /// with the record limit instead of encoding the message again, and clears it (elements
+  /// after it may change the message).
+  public var requestBytes: Int?
 
   public init(
     logger: Logger,

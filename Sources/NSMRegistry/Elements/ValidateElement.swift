@@ -6,7 +6,9 @@ public struct ValidateElement<Record: RegistryRecord>: RegistryElement {
   public init() {}
 
   public func register(_ record: Record, context: RegistryContext, next: RegistryNext<Record>) async throws -> Record {
-    try Record.validateForRegister(record, now: context.now)
+    try Record.validateForRegister(record, now: context.now, encodedSize: context.requestBytes)
+    var context = context
+    context.requestBytes = nil
     return try await next.register(record, context: context)
   }
 
@@ -16,7 +18,9 @@ public struct ValidateElement<Record: RegistryRecord>: RegistryElement {
     sink: @escaping FindSink<Record>,
     next: RegistryNext<Record>
   ) async throws {
-    try Record.validateQuery(request.query)
+    try Record.validateQuery(request.query, encodedSize: context.requestBytes)
+    var context = context
+    context.requestBytes = nil
     try await next.find(request, context: context, sink: sink)
   }
 

@@ -30,23 +30,27 @@ struct RegistryService<Record: FederatedRecord>: RegistrableRPCService {
   func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
     router.registerHandler(
       forMethod: Record.methods.register,
-      deserializer: ProtobufDeserializer<Record>(),
+      deserializer: MeasuringDeserializer<Record>(),
       serializer: ProtobufSerializer<Record>()
     ) { request, context in
       let request = try await ServerRequest(stream: request)
-      let call = try await self.call(request.metadata, context)
-      let stored = try await mappingErrors { try await chain.register(request.message, context: call.context) }
+      var call = try await self.call(request.metadata, context)
+      call.context.requestBytes = request.message.bytes
+      let stored = try await mappingErrors {
+        try await chain.register(request.message.message, context: call.context)
+      }
       return StreamingServerResponse(single: ServerResponse(message: stored, metadata: call.responseMetadata))
     }
     router.registerHandler(
       forMethod: Record.methods.find,
-      deserializer: ProtobufDeserializer<Record.Query>(),
+      deserializer: MeasuringDeserializer<Record.Query>(),
       serializer: ProtobufSerializer<Record.Response>()
     ) { request, context in
       let request = try await ServerRequest(stream: request)
-      let call = try await self.call(request.metadata, context)
-      return StreamingServerResponse(metadata: call.responseMetadata) { writer in
-        try await self.find(Record.findRequest(request.message), call: call) { try await writer.write($0) }
+      var call = try await self.call(request.metadata, context)
+      call.context.requestBytes = request.message.bytes
+      return StreamingServerResponse(metadata: call.responseMetadata) { [call] writer in
+        try await self.find(Record.findRequest(request.message.message), call: call) { try await writer.write($0) }
         return [:]
       }
     }

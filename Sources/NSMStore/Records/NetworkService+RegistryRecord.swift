@@ -8,8 +8,8 @@ extension Registry_NetworkService: RegistryRecord {
   /// Network Services are not leases: they live until unregistered, as upstream.
   public var expiration: Date? { nil }
 
-  public static func validateForRegister(_ record: Self, now: Date) throws(NSMError) {
-    try RecordValidation.validate(record)
+  public static func validateForRegister(_ record: Self, now: Date, encodedSize: Int?) throws(NSMError) {
+    try RecordValidation.validate(record, encodedSize: encodedSize)
   }
 }
 

@@ -16,8 +16,8 @@ extension Registry_NetworkServiceEndpoint: RegistryRecord {
     return refreshed
   }
 
-  public static func validateForRegister(_ record: Self, now: Date) throws(NSMError) {
-    try RecordValidation.validate(record, now: now)
+  public static func validateForRegister(_ record: Self, now: Date, encodedSize: Int?) throws(NSMError) {
+    try RecordValidation.validate(record, now: now, encodedSize: encodedSize)
   }
 
 }

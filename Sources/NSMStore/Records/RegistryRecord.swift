@@ -24,8 +24,9 @@ public protocol RegistryRecord: DomainScoped, SwiftProtobuf.Message, Sendable, E
   /// What a refresh keeps from the record it replaces (an endpoint's first registration time).
   func carryingOver(from existing: Self) -> Self
 
-  /// Checks a record a client asks to register.
-  static func validateForRegister(_ record: Self, now: Date) throws(NSMError)
+  /// Checks a record a client asks to register; `encodedSize`: its size on the wire, when it
+  /// came over one.
+  static func validateForRegister(_ record: Self, now: Date, encodedSize: Int?) throws(NSMError)
 }
 
 extension RegistryRecord {
@@ -43,9 +44,9 @@ extension RegistryRecord {
   /// A refresh replaces the whole record unless a kind says otherwise.
   public func carryingOver(from existing: Self) -> Self { self }
 
-  /// Checks a Find template.
-  public static func validateQuery(_ query: Self) throws(NSMError) {
-    try RecordValidation.validateQuery(query, name: query.name, kind: kind)
+  /// Checks a Find template; `encodedSize`: the query's size on the wire, when it came over one.
+  public static func validateQuery(_ query: Self, encodedSize: Int? = nil) throws(NSMError) {
+    try RecordValidation.validateQuery(query, name: query.name, kind: kind, encodedSize: encodedSize)
   }
 
   /// The Find response that carries this record.
