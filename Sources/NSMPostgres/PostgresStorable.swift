@@ -16,8 +16,10 @@ public protocol PostgresStorable: RegistryRecord, SwiftProtobuf.Message {
   /// Whether rows of this kind carry `expires_at` (endpoints are leases, services are not).
   static var expires: Bool { get }
 
-  /// Inserts or replaces the row; `registrant` is kept from an existing row by the SQL itself.
-  func upsert(bytes: ByteBuffer, version: Int64) throws -> PostgresQuery
+  /// Inserts or replaces the row, its version the `seq` of the one row of a CTE named `change`
+  /// (the change-log entry written in the same statement); `registrant` is kept from an
+  /// existing row by the SQL itself.
+  func upsert(bytes: ByteBuffer) throws -> PostgresQuery
 
   /// The WHERE clause (with its binds) selecting what can match `query`; matching is then
   /// finished in Swift with ``RegistryRecord/matches(query:)``, so the semantics are exactly
@@ -30,10 +32,10 @@ extension Registry_NetworkService: PostgresStorable {
   public static var table: String { "nsm_network_services" }
   public static var expires: Bool { false }
 
-  public func upsert(bytes: ByteBuffer, version: Int64) throws -> PostgresQuery {
+  public func upsert(bytes: ByteBuffer) throws -> PostgresQuery {
     """
     INSERT INTO nsm_network_services (name, payload, record, registrant, version, updated_at)
-    VALUES (\(name), \(payload), \(bytes), \(registrant), \(version), now())
+    SELECT \(name), \(payload), \(bytes), \(registrant), change.seq, now() FROM change
     ON CONFLICT (name) DO UPDATE SET
       payload = EXCLUDED.payload, record = EXCLUDED.record, version = EXCLUDED.version, updated_at = now()
     """
@@ -52,14 +54,14 @@ extension Registry_NetworkServiceEndpoint: PostgresStorable {
   public static var table: String { "nsm_endpoints" }
   public static var expires: Bool { true }
 
-  public func upsert(bytes: ByteBuffer, version: Int64) throws -> PostgresQuery {
+  public func upsert(bytes: ByteBuffer) throws -> PostgresQuery {
     let labels = try Self.labelsJSON(networkServiceLabels)
     let expires = expiration
     return """
       INSERT INTO nsm_endpoints
         (name, service_names, service_labels, url, expires_at, record, registrant, version, updated_at)
-      VALUES (\(name), \(networkServiceNames), \(labels)::jsonb, \(url), \(expires), \(bytes), \(registrant),
-              \(version), now())
+      SELECT \(name), \(networkServiceNames), \(labels)::jsonb, \(url), \(expires), \(bytes), \(registrant),
+             change.seq, now() FROM change
       ON CONFLICT (name) DO UPDATE SET
         service_names = EXCLUDED.service_names, service_labels = EXCLUDED.service_labels,
         url = EXCLUDED.url, expires_at = EXCLUDED.expires_at, record = EXCLUDED.record,

@@ -100,17 +100,16 @@ struct PgBench: Sendable {
   }
 
   /// The registry's Register transaction (PostgresRecordStore.register), statement for
-  /// statement, each its own round trip: BEGIN; the global advisory lock; read the old row;
-  /// append to the change log; NOTIFY; upsert; COMMIT. (Its own lock key, table and channel.)
+  /// statement, each its own round trip: BEGIN; the global advisory lock; read the old row; one
+  /// statement appending to the change log, notifying and upserting (data-modifying CTEs);
+  /// COMMIT. (Its own lock key, table and channel.)
   static func registryTransactionScript(recordHex: String) -> String {
     """
     \\set i random(1, 2000000000)
     BEGIN;
     SELECT pg_advisory_xact_lock(7018141219212669300);
     SELECT record FROM pgbench_nse WHERE name = 'pgb-tx-' || :i;
-    INSERT INTO pgbench_changes (kind, name, deleted, record) VALUES ('nse', 'pgb-tx-' || :i, false, '\\x\(recordHex)'::bytea) RETURNING seq;
-    SELECT pg_notify('pgbench_changes', :i::text);
-    \(upsertStatement(prefix: "pgb-tx-", recordHex: recordHex))
+    WITH change AS (INSERT INTO pgbench_changes (kind, name, deleted, record) VALUES ('nse', 'pgb-tx-' || :i, false, '\\x\(recordHex)'::bytea) RETURNING seq), notified AS (SELECT pg_notify('pgbench_changes', left(change.seq::text || ' nse pgb-tx-' || :i, 7000)) FROM change), stored AS (INSERT INTO pgbench_nse (name, service_names, service_labels, url, expires_at, record, registrant, version, updated_at) SELECT 'pgb-tx-' || :i, ARRAY['ns-1'], '{}'::jsonb, 'tcp://10.0.0.1:5001', now() + interval '1 hour', '\\x\(recordHex)'::bytea, '', change.seq, now() FROM change ON CONFLICT (name) DO UPDATE SET service_names = EXCLUDED.service_names, service_labels = EXCLUDED.service_labels, url = EXCLUDED.url, expires_at = EXCLUDED.expires_at, record = EXCLUDED.record, version = EXCLUDED.version, updated_at = now() RETURNING 1) SELECT (SELECT count(*) FROM notified), (SELECT count(*) FROM stored);
     COMMIT;
 
     """
