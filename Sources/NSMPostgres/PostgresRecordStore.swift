@@ -73,26 +73,10 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
             try await Self.registrant(of: name, logger: logger) { try await connection.query($0, logger: logger) }
           )
         }
-        let rows = try await connection.query(
-          PostgresQuery(
-            unsafeSQL: "DELETE FROM \(Record.table) WHERE name = $1 RETURNING record",
-            binds: Self.binds(name)
-          ),
-          logger: logger
-        )
-        var removed: Record?
-        for try await bytes in rows.decode(ByteBuffer.self) {
-          removed = try Self.decode(bytes, name: name, logger: logger)
-        }
-        guard let removed else { return nil }
-        _ = try await Self.appendChange(
-          connection,
-          name: name,
-          deleted: true,
-          record: ByteBuffer(bytes: try removed.serializedBytes() as [UInt8]),
-          logger: logger
-        )
-        return removed
+        // A row that does not decode throws here, and the whole transaction (delete and change)
+        // is rolled back.
+        return try await Self.delete(where: "name = $1", Self.binds(name), on: connection, logger: logger)
+          .map { try Self.decode($0.record, name: $0.name, logger: logger) }.first
       }
     }
     if removed != nil { feed.poke() }
@@ -161,19 +145,11 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
       guard try await firstValue(due, as: Int.self) != nil else { return [] }
       return try await client.withTransaction(logger: logger) { connection -> [Record] in
         try await connection.query("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))", logger: logger)
-        let rows = try await connection.query(
-          "DELETE FROM nsm_endpoints WHERE expires_at <= \(now) RETURNING name, record",
-          logger: logger
-        )
-        var removed: [(String, ByteBuffer)] = []
-        for try await row in rows.decode((String, ByteBuffer).self) { removed.append(row) }
-        var records: [Record] = []
-        for (name, bytes) in removed {
-          _ = try await Self.appendChange(connection, name: name, deleted: true, record: bytes, logger: logger)
-          // A corrupt lease still expires: it is logged by decode and left out of the answer.
-          if let record = try? Self.decode(bytes, name: name, logger: logger) { records.append(record) }
-        }
-        return records
+        var binds = PostgresBindings()
+        binds.append(now)
+        // A corrupt lease still expires: it is logged by decode and left out of the answer.
+        return try await Self.delete(where: "expires_at <= $1", binds, on: connection, logger: logger)
+          .compactMap { try? Self.decode($0.record, name: $0.name, logger: logger) }
       }
     }
     if !removed.isEmpty { feed.poke() }
@@ -252,32 +228,42 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
     }
   }
 
-  /// Appends to the change log and notifies every replica at commit; returns the change number.
-  private static func appendChange(
-    _ connection: PostgresConnection,
-    name: String,
-    deleted: Bool,
-    record: ByteBuffer,
+  /// Deletes the rows `condition` selects (its binds numbered from $1), appending a deletion to
+  /// the change log and notifying every replica at commit for each, in one statement; the
+  /// deleted rows' names and stored bytes.
+  private static func delete(
+    where condition: String,
+    _ conditionBinds: PostgresBindings,
+    on connection: PostgresConnection,
     logger: Logger
-  ) async throws -> Int64 {
-    let inserted = try await connection.query(
+  ) async throws -> [(name: String, record: ByteBuffer)] {
+    var binds = conditionBinds
+    let first = binds.count + 1
+    binds.append(Record.changeKind)
+    binds.append(ChangeFeed.channel)
+    let (kind, channel) = ("$\(first)", "$\(first + 1)")
+    let sql = """
+      WITH removed AS (
+        DELETE FROM \(Record.table) WHERE \(condition) RETURNING name, record
+      ), change AS (
+        INSERT INTO nsm_changes (kind, name, deleted, record) SELECT \(kind), name, true, record FROM removed
+        RETURNING seq, name
+      ), notified AS (
+        SELECT pg_notify(\(channel), left(seq::text || ' ' || \(kind) || ' ' || name, 7000)) FROM change
+      )
+      SELECT name, record, (SELECT count(*) FROM notified) FROM removed
       """
-      INSERT INTO nsm_changes (kind, name, deleted, record)
-      VALUES (\(Record.changeKind), \(name), \(deleted), \(record)) RETURNING seq
-      """,
-      logger: logger
-    )
-    guard let seq = try await firstValue(inserted, as: Int64.self) else {
-      throw NSMError(.internal, "the change log returned no change number")
+    let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+    var removed: [(name: String, record: ByteBuffer)] = []
+    var notified: Int64 = 0
+    for try await (name, record, sent) in rows.decode((String, ByteBuffer, Int64).self) {
+      removed.append((name, record))
+      notified = sent
     }
-    // The payload names the change (version, kind, key) for anyone listening with psql; the
-    // feed itself reads the log from its last position, whatever the payload says.
-    let payload = "\(seq) \(Record.changeKind) \(name)"
-    try await connection.query(
-      "SELECT pg_notify(\(ChangeFeed.channel), \(String(payload.utf8.prefix(7000)) ?? String(seq)))",
-      logger: logger
-    )
-    return seq
+    guard removed.isEmpty || notified == removed.count else {
+      throw NSMError(.internal, "deleting \(removed.count) \(Record.kind)s sent \(notified) notifications")
+    }
+    return removed
   }
 
   /// A stored row back as a record. A row that does not decode is corruption, not an outage:
