@@ -146,6 +146,7 @@ let package = Package(
     .target(
       name: "NSMRelay",
       dependencies: [
+        "NSMCore",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
       ],
@@ -316,6 +317,7 @@ let package = Package(
       name: "NSMRelayTests",
       dependencies: [
         "NSMRelay",
+        "NSMCore",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
       ],

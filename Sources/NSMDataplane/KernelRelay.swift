@@ -34,17 +34,7 @@ public final class KernelRelay: Sendable {
   }
 
   /// The peer of one side of a splice: its address and port, and the vWire's VNI.
-  public struct Leg: Sendable, Hashable {
-    public var address: String
-    public var port: Int
-    public var vni: UInt32
-
-    public init(address: String, port: Int, vni: UInt32) {
-      self.address = address
-      self.port = port
-      self.vni = vni
-    }
-  }
+  public typealias Leg = RelayLeg
 
   public struct Counters: Sendable, Equatable {
     public var relayed: Int

@@ -1,3 +1,4 @@
+public import NSMCore
 internal import Synchronization
 
 /// The two sides of a gateway: its own domain's managers (inside) and the other domain's
@@ -8,19 +9,6 @@ public enum RelaySide: Sendable, Hashable, CustomStringConvertible {
 
   public var other: RelaySide { self == .inside ? .outside : .inside }
   public var description: String { self == .inside ? "inside" : "outside" }
-}
-
-/// One side of a spliced vWire: the peer's address and UDP port, and the VNI on that side.
-public struct RelayLeg: Sendable, Hashable {
-  public var address: String
-  public var port: Int
-  public var vni: UInt32
-
-  public init(address: String, port: Int, vni: UInt32) {
-    self.address = address
-    self.port = port
-    self.vni = vni
-  }
 }
 
 /// Which VXLAN packets a gateway relays, and where: a packet that arrives on one side with a VNI

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NSMCore
 import NSMRelay
 import Synchronization
 import Testing

@@ -96,90 +96,39 @@ struct CallBench: AsyncParsableCommand {
       for i in 0..<endpoints { _ = try await client.register(Fixtures.endpoint("nse-\(i)", expiresIn: 3000)) }
     }
 
-    func measure(_ label: String, _ server: Server, method: String, unary: Bool, request: String, connections: Int)
-      async throws
-    {
-      progress("\(label), \(connections) connection(s) ...")
+    // What each scenario calls: (label, server, method, unary, request bytes).
+    typealias Scenario = (label: String, server: Server, method: String, unary: Bool, request: String)
+    let echo = "/bench.Echo/Echo"
+    let find = "/registry.NetworkServiceEndpointRegistry/Find"
+    let register = "/registry.NetworkServiceEndpointRegistry/Register"
+    let goEchoCall: Scenario = ("grpc-go echo", goEcho, echo, true, echoPayload)
+    let swiftEchoCall: Scenario = ("grpc-swift echo", swiftEcho, echo, true, echoPayload)
+    let loopsEchoCall: Scenario = (
+      "grpc-swift echo, handlers on the event loops", swiftEchoOnLoops, echo, true, echoPayload
+    )
+    let findCall: Scenario = ("nsm registry Find-by-name (\(endpoints) NSEs)", registry, find, false, findRequest)
+    let registerCall: Scenario = ("nsm registry Register (refresh)", registry, register, true, refresh)
+    // The grpc-go echo first and last at full load, so that drift over the run shows.
+    var first = goEchoCall
+    first.label += ", first"
+    var last = goEchoCall
+    last.label += ", last"
+    let plan: [(Scenario, Int)] =
+      [first, swiftEchoCall, loopsEchoCall, findCall, registerCall, last].map { ($0, connections) }
+      + [goEchoCall, swiftEchoCall, loopsEchoCall, findCall].map { ($0, 1) }
+    for (scenario, connections) in plan {
+      progress("\(scenario.label), \(connections) connection(s) ...")
       rows.append(
         try await load.run(
-          label,
-          against: server,
-          method: method,
-          unary: unary,
-          request: request,
+          scenario.label,
+          against: scenario.server,
+          method: scenario.method,
+          unary: scenario.unary,
+          request: scenario.request,
           connections: connections
         )
       )
     }
-    let echo = "/bench.Echo/Echo"
-    let find = "/registry.NetworkServiceEndpointRegistry/Find"
-    let register = "/registry.NetworkServiceEndpointRegistry/Register"
-    try await measure(
-      "grpc-go echo, first",
-      goEcho,
-      method: echo,
-      unary: true,
-      request: echoPayload,
-      connections: connections
-    )
-    try await measure(
-      "grpc-swift echo",
-      swiftEcho,
-      method: echo,
-      unary: true,
-      request: echoPayload,
-      connections: connections
-    )
-    try await measure(
-      "grpc-swift echo, handlers on the event loops",
-      swiftEchoOnLoops,
-      method: echo,
-      unary: true,
-      request: echoPayload,
-      connections: connections
-    )
-    try await measure(
-      "nsm registry Find-by-name (\(endpoints) NSEs)",
-      registry,
-      method: find,
-      unary: false,
-      request: findRequest,
-      connections: connections
-    )
-    try await measure(
-      "nsm registry Register (refresh)",
-      registry,
-      method: register,
-      unary: true,
-      request: refresh,
-      connections: connections
-    )
-    try await measure(
-      "grpc-go echo, last",
-      goEcho,
-      method: echo,
-      unary: true,
-      request: echoPayload,
-      connections: connections
-    )
-    try await measure("grpc-go echo", goEcho, method: echo, unary: true, request: echoPayload, connections: 1)
-    try await measure("grpc-swift echo", swiftEcho, method: echo, unary: true, request: echoPayload, connections: 1)
-    try await measure(
-      "grpc-swift echo, handlers on the event loops",
-      swiftEchoOnLoops,
-      method: echo,
-      unary: true,
-      request: echoPayload,
-      connections: 1
-    )
-    try await measure(
-      "nsm registry Find-by-name (\(endpoints) NSEs)",
-      registry,
-      method: find,
-      unary: false,
-      request: findRequest,
-      connections: 1
-    )
 
     print(
       """

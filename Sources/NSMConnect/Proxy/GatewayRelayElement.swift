@@ -130,7 +130,7 @@ public struct GatewayRelayElement: ConnectElement {
       }
       if let kernel {
         do {
-          try await kernel.splice(id, inside: Self.leg(splice.inside), outside: Self.leg(splice.outside))
+          try await kernel.splice(id, inside: splice.inside, outside: splice.outside)
         } catch {
           table.remove(id)
           throw NSMError.unavailable("the gateway could not splice the vWire in the kernel: \(error)")
@@ -180,10 +180,6 @@ public struct GatewayRelayElement: ConnectElement {
       throw NSMError(.internal, "the gateway's relay runs before its route element decided the crossing")
     }
     return crossing
-  }
-
-  static func leg(_ leg: RelayLeg) -> KernelRelay.Leg {
-    KernelRelay.Leg(address: leg.address, port: leg.port, vni: leg.vni)
   }
 
   /// The VXLAN mechanism a Request offers the gateway: its current one on a refresh, else its
