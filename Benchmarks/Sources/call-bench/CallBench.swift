@@ -40,11 +40,25 @@ struct CallBench: AsyncParsableCommand {
   @Option(help: "The nsm executable (default: the main package's release build, ../.build/release/nsm).")
   var nsm: String?
 
+  @Flag(help: "Run the registry on a throwaway PostgreSQL server (fsync=off) instead of the memory store.")
+  var postgres = false
+
   @Flag(help: .hidden) var serveSwiftEcho = false
   @Flag(help: .hidden) var onEventLoops = false
 
   func run() async throws {
     if serveSwiftEcho { return try await serveEcho() }
+    let database = postgres ? try await TestPostgres.start() : nil
+    do {
+      try await measure(database: database)
+    } catch {
+      await database?.stop()
+      throw error
+    }
+    await database?.stop()
+  }
+
+  private func measure(database: TestPostgres?) async throws {
     let nsm =
       self.nsm
       ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -81,11 +95,12 @@ struct CallBench: AsyncParsableCommand {
     )
     defer { swiftEchoOnLoops.stop() }
     let port = try freePort()
+    let store = database.map { ["--store", $0.baseURL + "/postgres"] } ?? []
     let registry = try Server.start(
       [
         nsm, "registry", "--insecure", "--listen", "tcp://127.0.0.1:\(port)", "--domain", "bench.nsm.test",
         "--expire-period", "1h", "--log-level", "error",
-      ],
+      ] + store,
       name: "nsm registry",
       address: "127.0.0.1:\(port)"
     )
@@ -106,8 +121,9 @@ struct CallBench: AsyncParsableCommand {
     let loopsEchoCall: Scenario = (
       "grpc-swift echo, handlers on the event loops", swiftEchoOnLoops, echo, true, echoPayload
     )
-    let findCall: Scenario = ("nsm registry Find-by-name (\(endpoints) NSEs)", registry, find, false, findRequest)
-    let registerCall: Scenario = ("nsm registry Register (refresh)", registry, register, true, refresh)
+    let on = postgres ? ", PostgreSQL" : ""
+    let findCall: Scenario = ("nsm registry Find-by-name (\(endpoints) NSEs\(on))", registry, find, false, findRequest)
+    let registerCall: Scenario = ("nsm registry Register (refresh\(on))", registry, register, true, refresh)
     // The grpc-go echo first and last at full load, so that drift over the run shows.
     var first = goEchoCall
     first.label += ", first"
