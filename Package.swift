@@ -309,6 +309,7 @@ let package = Package(
       dependencies: [
         "NSMTransport", "NSMRegistry", "NSMStore", "NSMCore", "NSMAPI", "NSMTesting",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
       swiftSettings: strictSettings

@@ -23,23 +23,10 @@ internal import Synchronization
 /// checksum, which IPv6 VXLAN carries), and both sides are of one address family.
 public final class KernelRelay: Sendable {
   /// One of the relay's own ends: its address and UDP port on a side.
-  public struct End: Sendable, Hashable {
-    public var address: String
-    public var port: Int
-
-    public init(address: String, port: Int) {
-      self.address = address
-      self.port = port
-    }
-  }
+  public typealias End = RelayEnd
 
   /// The peer of one side of a splice: its address and port, and the vWire's VNI.
   public typealias Leg = RelayLeg
-
-  public struct Counters: Sendable, Equatable {
-    public var relayed: Int
-    public var refused: Int
-  }
 
   /// What ``reset()`` found and changed.
   public struct Reset: Sendable, Equatable {
@@ -87,8 +74,7 @@ public final class KernelRelay: Sendable {
     nft: String = "/usr/sbin/nft",
     sysctl: String = "/proc/sys"
   ) throws(NSMError) {
-    let safe = owner.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }
-    table = "nsmr_" + String(safe)
+    table = NFT.tableName("nsmr_", owner: owner)
     for end in [inside, outside] {
       guard IPPrefix.parseAddress(end.address) != nil, (1...65535).contains(end.port) else {
         throw .invalidArgument("the kernel relay's end '\(end.address):\(end.port)' is not an IP address and port")
@@ -114,7 +100,7 @@ public final class KernelRelay: Sendable {
   /// kernel relay runs in this namespace: the two would read each other's marks.
   public func reset() async throws -> Reset {
     let listing = try await ChildProcess.run([nft, "list", "tables", "inet"])
-    guard listing.status == 0 else { throw Self.failure(listing) }
+    guard listing.status == 0 else { throw NFT.failure(listing) }
     let tables = listing.stdout.split(separator: "\n").compactMap { line -> String? in
       let fields = line.split(separator: " ")
       return fields.count == 3 && fields[0] == "table" ? String(fields[2]) : nil
@@ -210,24 +196,6 @@ public final class KernelRelay: Sendable {
     state.withLock { Self.release(old.marks, in: &$0) }
   }
 
-  /// How many packets were relayed and refused since ``reset()``.
-  public func counters() async throws -> Counters {
-    let listing = try await ChildProcess.run([nft, "list", "counters", "table", "inet", table])
-    guard listing.status == 0 else { throw Self.failure(listing) }
-    func packets(of counter: String) -> Int? {
-      guard let block = listing.stdout.components(separatedBy: "counter \(counter) {").dropFirst().first else {
-        return nil
-      }
-      let fields = block.split(whereSeparator: \.isWhitespace)
-      guard let index = fields.firstIndex(of: "packets"), index + 1 < fields.count else { return nil }
-      return Int(fields[index + 1])
-    }
-    guard let relayed = packets(of: "relayed"), let refused = packets(of: "refused") else {
-      throw NSMError(.internal, "nft: cannot read the relay's counters: \(listing.stdout)")
-    }
-    return Counters(relayed: relayed, refused: refused)
-  }
-
   private func check(_ insideLeg: Leg, _ outsideLeg: Leg) throws(NSMError) {
     for leg in [insideLeg, outsideLeg] {
       // The addresses go into a script: only an address may.
@@ -294,11 +262,6 @@ public final class KernelRelay: Sendable {
   }
 
   private func run(_ script: String) async throws {
-    let result = try await ChildProcess.run([nft, "-f", "-"], input: script)
-    guard result.status == 0 else { throw Self.failure(result) }
-  }
-
-  private static func failure(_ result: ChildProcess.Result) -> NSMError {
-    NSMError(.internal, "nft: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+    try await NFT.run(nft, script)
   }
 }

@@ -36,8 +36,7 @@ public struct NFTables: TunnelGuard {
   /// `owner`: the manager's name; the table is `nsm_` and the name with anything but letters,
   /// digits, `-` and `_` replaced.
   public init(owner: String, nft: String = "/usr/sbin/nft") {
-    let safe = owner.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }
-    table = "nsm_" + String(safe)
+    table = NFT.tableName("nsm_", owner: owner)
     self.nft = nft
   }
 
@@ -73,7 +72,7 @@ public struct NFTables: TunnelGuard {
 
   public func refused() async throws -> Int {
     let listing = try await ChildProcess.run([nft, "list", "counter", "inet", table, "refused"])
-    guard listing.status == 0 else { throw Self.failure(listing) }
+    guard listing.status == 0 else { throw NFT.failure(listing) }
     let fields = listing.stdout.split(whereSeparator: \.isWhitespace)
     guard let index = fields.firstIndex(of: "packets"), index + 1 < fields.count, let count = Int(fields[index + 1])
     else {
@@ -96,11 +95,6 @@ public struct NFTables: TunnelGuard {
   }
 
   private func run(_ script: String) async throws {
-    let result = try await ChildProcess.run([nft, "-f", "-"], input: script)
-    guard result.status == 0 else { throw Self.failure(result) }
-  }
-
-  private static func failure(_ result: ChildProcess.Result) -> NSMError {
-    NSMError(.internal, "nft: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+    try await NFT.run(nft, script)
   }
 }

@@ -108,12 +108,10 @@ struct ProxyCommand: AsyncParsableCommand {
       switch setting(relay, env: "NSM_RELAY") ?? "userspace" {
       case "userspace": break
       case "kernel":
-        configuration.kernelRelay = try parseSetting(relay ?? "kernel", flag: "relay", env: "NSM_RELAY") { _ in
-          try KernelRelay(
-            owner: name,
-            inside: KernelRelay.End(address: sides.inside.address, port: sides.inside.port),
-            outside: KernelRelay.End(address: sides.outside.address, port: sides.outside.port)
-          )
+        do {
+          configuration.kernelRelay = try KernelRelay(owner: name, inside: sides.inside, outside: sides.outside)
+        } catch {
+          throw ValidationError("--relay kernel: \(error.message)")
         }
       case let other: throw ValidationError("--relay / NSM_RELAY: '\(other)' is neither userspace nor kernel")
       }

@@ -1,6 +1,6 @@
 internal import Foundation
 public import NSMAPI
-internal import NSMCore
+public import NSMCore
 public import NSMDataplane
 public import NSMRelay
 
@@ -16,15 +16,7 @@ public import NSMRelay
 /// keeps both tunnels; Close removes the splice. Placed before ``GatewayRouteElement`` (it reads
 /// the names as they came: `nse@OWN` comes in from outside).
 public struct GatewayRelayElement: ConnectElement {
-  public struct Side: Sendable {
-    public var address: String
-    public var port: Int
-
-    public init(address: String, port: Int) {
-      self.address = address
-      self.port = port
-    }
-  }
+  public typealias Side = RelayEnd
 
   public let inside: Side
   public let outside: Side

@@ -12,3 +12,15 @@ public struct RelayLeg: Sendable, Hashable {
     self.vni = vni
   }
 }
+
+/// One of a gateway relay's own ends: its address and UDP port on a side (`--inside-tunnel`,
+/// `--outside-tunnel`).
+public struct RelayEnd: Sendable, Hashable {
+  public var address: String
+  public var port: Int
+
+  public init(address: String, port: Int) {
+    self.address = address
+    self.port = port
+  }
+}
