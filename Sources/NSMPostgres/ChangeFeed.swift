@@ -8,24 +8,46 @@ public import ServiceLifecycle
 internal import Synchronization
 
 /// One replica's view of the change log: it LISTENs for `nsm_changes`, reads every change it
-/// has not seen in commit order, and hands each to the watchers of this replica, so a change made
-/// through any replica reaches every watcher.
+/// has not seen, and hands each to the watchers of this replica, so a change made through any
+/// replica reaches every watcher.
 ///
-/// Writers serialize on an advisory lock (``PostgresRecordStore``), so change numbers are
-/// assigned in commit order and "everything up to N" is well defined. When the connection is lost
-/// the feed reconnects and catches up from the last change it saw: open watches get what they
-/// missed, in order, and never see a gap. Only when those changes have been pruned meanwhile
-/// (down for longer than the retention) do the watches end with UNAVAILABLE, so clients re-sync.
+/// Writers share no lock, so change numbers are not in commit order: a change numbered 7 may
+/// commit after one numbered 8. Each change records the transaction that wrote it, and the feed
+/// reads in (transaction, number) order, only below the oldest transaction still running
+/// (`pg_snapshot_xmin`): every transaction there has finished, so nothing can still appear
+/// before the feed's position. Two writes of one name are numbered in their commit order (see
+/// ``PostgresRecordStore``), so per name the feed's order is the commit order.
+///
+/// When the connection is lost the feed reconnects and catches up from its position: open
+/// watches get what they missed, in order, and never see a gap. Only when those changes have been
+/// pruned meanwhile (down for longer than the retention) do the watches end with UNAVAILABLE, so
+/// clients re-sync.
 public final class ChangeFeed: Service, Sendable {
   struct Change: Sendable {
     let seq: Int64
+    /// The writing transaction.
+    let tx: Int64
     let kind: String
     let deleted: Bool
     let record: [UInt8]
   }
 
+  /// A place in the change log's (transaction, number) order: everything at or before it has
+  /// been delivered.
+  struct Position: Comparable, Sendable {
+    var tx: Int64
+    var seq: Int64
+
+    /// Every change of every transaction before `xmin`.
+    static func below(_ xmin: Int64) -> Position { Position(tx: xmin - 1, seq: .max) }
+
+    static func < (lhs: Position, rhs: Position) -> Bool { (lhs.tx, lhs.seq) < (rhs.tx, rhs.seq) }
+  }
+
   private struct State {
-    var lastSeq: Int64 = 0
+    var position = Position(tx: 0, seq: 0)
+    /// Every change delivered whose transaction is at or above this one is in `recent`.
+    var floor: Int64 = 0
     var started = false
     /// Whether the LISTEN connection is up.
     var listening = false
@@ -37,13 +59,8 @@ public final class ChangeFeed: Service, Sendable {
   }
 
   static let channel = "nsm_changes"
-
-  /// The newest change a snapshot includes: the log's newest entry, or what pruning removed.
-  static let versionQuery: PostgresQuery = """
-    SELECT GREATEST(coalesce((SELECT max(seq) FROM nsm_changes), 0),
-                    (SELECT pruned_through FROM nsm_change_horizon WHERE id = 1))
-    """
   static let recentLimit = 4096
+  static let readLimit = 1000
 
   private let client: PostgresClient
   private let logger: Logger
@@ -110,15 +127,16 @@ public final class ChangeFeed: Service, Sendable {
     }
   }
 
-  /// Starts from the newest change: watches opened from now on take their initial state from
-  /// the tables, so history before this point is never needed.
+  /// Starts below the oldest running transaction: watches opened from now on take their initial
+  /// state from the tables, and their snapshots show everything before that point.
   private func start() async throws {
     var delay = Duration.milliseconds(100)
     while true {
       do {
-        let newest = try await currentVersion()
+        let xmin = try await firstValue(client.query(Self.xminQuery), as: Int64.self) ?? 0
         state.withLock {
-          $0.lastSeq = newest
+          $0.position = .below(xmin)
+          $0.floor = xmin
           $0.started = true
         }
         return
@@ -129,6 +147,8 @@ public final class ChangeFeed: Service, Sendable {
       }
     }
   }
+
+  static let xminQuery: PostgresQuery = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 
   private func listen() async throws {
     var delay = Duration.milliseconds(100)
@@ -174,36 +194,53 @@ public final class ChangeFeed: Service, Sendable {
 
   private func catchUp() async throws {
     while true {
-      let after = state.withLock { $0.lastSeq }
-      let horizon =
-        try await firstValue(
-          client.query("SELECT pruned_through FROM nsm_change_horizon WHERE id = 1"),
-          as: Int64.self
-        ) ?? 0
-      if horizon > after {
-        lostHistory(through: horizon)
+      let after = state.withLock { $0.position }
+      // One statement, one snapshot: the horizon and the rows below it agree.
+      let rows = try await client.query(
+        """
+        WITH now AS (
+          SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
+                 (SELECT pruned_tx FROM nsm_change_horizon WHERE id = 1) AS pruned
+        )
+        SELECT now.xmin, now.pruned, c.seq, c.tx, c.kind, c.deleted, c.record
+        FROM now LEFT JOIN LATERAL (
+          SELECT seq, tx, kind, deleted, record FROM nsm_changes
+          WHERE (tx, seq) > (\(after.tx), \(after.seq)) AND tx < now.xmin
+          ORDER BY tx, seq LIMIT \(Self.readLimit)
+        ) c ON true
+        """
+      )
+      var changes: [Change] = []
+      var (xmin, pruned): (Int64, Int64) = (0, 0)
+      for try await (horizon, prunedTx, seq, tx, kind, deleted, record) in rows.decode(
+        (Int64, Int64, Int64?, Int64?, String?, Bool?, ByteBuffer?).self
+      ) {
+        (xmin, pruned) = (horizon, prunedTx)
+        guard let seq, let tx, let kind, let deleted, let record else { continue }
+        changes.append(Change(seq: seq, tx: tx, kind: kind, deleted: deleted, record: Array(record.readableBytesView)))
+      }
+      // Pruning removed every change of the transactions up to `pruned`; some were not seen.
+      if Position.below(pruned + 1) > after {
+        lostHistory(through: pruned)
         continue
       }
-      var changes: [Change] = []
-      let rows = try await client.query(
-        "SELECT seq, kind, deleted, record FROM nsm_changes WHERE seq > \(after) ORDER BY seq LIMIT 1000"
-      )
-      for try await (seq, kind, deleted, record) in rows.decode((Int64, String, Bool, ByteBuffer).self) {
-        changes.append(Change(seq: seq, kind: kind, deleted: deleted, record: Array(record.readableBytesView)))
-      }
-      if changes.isEmpty { return }
-      deliver(changes)
-      if changes.count < 1000 { return }
+      let complete = changes.count < Self.readLimit
+      deliver(changes, through: complete ? .below(xmin) : nil)
+      if complete { return }
     }
   }
 
-  private func deliver(_ changes: [Change]) {
+  /// Hands `changes` out in order and moves the position past them, and then to `through` (a
+  /// read that found everything below a horizon).
+  private func deliver(_ changes: [Change], through end: Position?) {
     let finish = state.withLock { state in
       var finish = Finish.none
-      for change in changes where change.seq > state.lastSeq {
-        state.lastSeq = change.seq
+      for change in changes where Position(tx: change.tx, seq: change.seq) > state.position {
+        state.position = Position(tx: change.tx, seq: change.seq)
         state.recent.append(change)
-        if state.recent.count > Self.recentLimit { state.recent.removeFirst() }
+        if state.recent.count > Self.recentLimit, let evicted = state.recent.popFirst() {
+          state.floor = max(state.floor, evicted.tx + 1)
+        }
         do {
           // A kind nobody watches on this replica has no entry: nothing to hand out.
           if let more = try state.watchers[change.kind]?.publish(change) { finish.append(more) }
@@ -214,6 +251,7 @@ public final class ChangeFeed: Service, Sendable {
           )
         }
       }
+      if let end, end > state.position { state.position = end }
       return finish
     }
     finish.run()
@@ -226,7 +264,8 @@ public final class ChangeFeed: Service, Sendable {
       "the registry lost track of changes while the database was unreachable; find again to re-sync"
     )
     let ended = state.withLock { state in
-      state.lastSeq = horizon
+      state.position = .below(horizon + 1)
+      state.floor = max(state.floor, horizon + 1)
       state.recent.removeAll()
       var ended = Finish.none
       for kind in state.watchers.keys { ended.append(state.watchers[kind]?.removeAll(failing: error) ?? .none) }
@@ -236,39 +275,40 @@ public final class ChangeFeed: Service, Sendable {
     ended.run()
   }
 
+  /// Deletes the changes older than the retention, always every change of a transaction up to
+  /// a bound, so that "pruned through transaction N" tells a replica exactly what it lost.
   private func prune() async throws {
     let seconds = Int64(retention.components.seconds)
     try await client.query(
       """
-      WITH old AS (
-        DELETE FROM nsm_changes WHERE at < now() - make_interval(secs => \(seconds)) RETURNING seq
+      WITH bound AS (
+        SELECT max(tx) AS tx FROM nsm_changes
+        WHERE at < now() - make_interval(secs => \(seconds))
+          AND tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+      ), old AS (
+        DELETE FROM nsm_changes WHERE tx <= (SELECT tx FROM bound) RETURNING tx
       )
-      UPDATE nsm_change_horizon SET pruned_through = GREATEST(pruned_through, (SELECT coalesce(max(seq), 0) FROM old))
-      WHERE id = 1
+      UPDATE nsm_change_horizon SET pruned_tx = GREATEST(pruned_tx, (SELECT max(tx) FROM old)) WHERE id = 1
       """
     )
   }
 
-  /// The newest change number whose effects a snapshot taken now would include.
-  func currentVersion() async throws -> Int64 {
-    try await firstValue(client.query(Self.versionQuery), as: Int64.self) ?? 0
-  }
-
-  /// Adds a watcher whose initial state reflects every change up to `version`. Changes after it
-  /// that this feed has already delivered are replayed from its recent history; nil when that
-  /// history does not reach back far enough (the caller takes a new snapshot).
+  /// Adds a watcher whose initial state was read in `snapshot`: it is sent, in the feed's order,
+  /// exactly the changes of the transactions that snapshot does not show, the ones this feed
+  /// already delivered from its recent history. Nil when that history does not reach back far
+  /// enough (the caller takes a new snapshot).
   func subscribe<Record: PostgresStorable>(
     _ query: Record,
     bufferSize: Int,
-    version: Int64
+    snapshot: XidSnapshot
   ) -> WatchSubscribers<Record>.Events? {
     let result = state.withLock {
       state -> (WatchSubscribers<Record>.Events, Int, WatchSubscribers<Record>.Events.Continuation)? in
-      guard state.started else { return nil }
-      let missed = max(0, state.lastSeq - version)
-      if missed > 0, state.recent.count < missed { return nil }
+      // Delivered changes the snapshot may lack are those at or above its xmin: all must be
+      // in the recent history.
+      guard state.started, snapshot.xmin >= state.floor else { return nil }
       var replay: [RecordEvent<Record>] = []
-      for change in state.recent where change.seq > version && change.kind == Record.changeKind {
+      for change in state.recent where change.kind == Record.changeKind && !snapshot.shows(change.tx) {
         guard let record = try? Record(serializedBytes: change.record), record.matches(query: query) else {
           continue
         }
@@ -281,7 +321,7 @@ public final class ChangeFeed: Service, Sendable {
       let subscription = watchers.subscribers.add(
         query: query,
         bufferSize: bufferSize,
-        startAfter: UInt64(max(version, state.lastSeq))
+        holds: { snapshot.shows(Int64(bitPattern: $0)) }
       )
       state.watchers[Record.changeKind] = watchers
       for event in replay { subscription.continuation.yield(event) }

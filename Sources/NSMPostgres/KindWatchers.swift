@@ -43,7 +43,7 @@ struct Watchers<Record: PostgresStorable>: KindWatchers {
   mutating func publish(_ change: ChangeFeed.Change) throws -> Finish {
     let record = try Record(serializedBytes: change.record)
     return Finish(
-      subscribers.publish(RecordEvent(record: record, deleted: change.deleted), version: UInt64(change.seq))
+      subscribers.publish(RecordEvent(record: record, deleted: change.deleted), version: UInt64(bitPattern: change.tx))
     )
   }
 

@@ -59,7 +59,19 @@ public enum Migrations {
         "CREATE TABLE nsm_change_horizon (id int PRIMARY KEY CHECK (id = 1), pruned_through bigint NOT NULL)",
         "INSERT INTO nsm_change_horizon VALUES (1, 0)",
       ]
-    )
+    ),
+    // Writers no longer share a lock, so they commit out of order: each change records the
+    // transaction that wrote it, and the feed reads in (transaction, seq) order below the oldest
+    // running transaction (see ChangeFeed). Existing rows get this migration's transaction.
+    Step(
+      version: 2,
+      name: "change log ordered by writing transaction",
+      statements: [
+        "ALTER TABLE nsm_changes ADD COLUMN tx bigint NOT NULL DEFAULT (pg_current_xact_id()::text::bigint)",
+        "CREATE INDEX nsm_changes_tx_seq ON nsm_changes (tx, seq)",
+        "ALTER TABLE nsm_change_horizon ADD COLUMN pruned_tx bigint NOT NULL DEFAULT 0",
+      ]
+    ),
   ]
 
   /// The newest schema version this build knows.

@@ -6,13 +6,23 @@ internal import PostgresNIO
 
 /// A ``RecordStore`` on PostgreSQL, shared by any number of registry replicas.
 ///
-/// Every write is one transaction that also appends to the change log and notifies the other
-/// replicas; it is committed before the call returns. Writers take one transaction-level
-/// advisory lock, which orders the change log by commit and makes "replace, keeping the first
-/// registration time and registrant" and "delete what expired" exact across replicas: each
-/// expired endpoint is deleted, and announced, once.
+/// Every write is one statement that also appends to the change log and notifies the other
+/// replicas; it is committed before the call returns. Writers share no lock: a write reads the
+/// row, decides in Swift (the registrant check, what a refresh keeps) and writes only if the
+/// row's version is still the one it read, else reads again. So two writes of one name commit
+/// in the order their transactions were numbered, which is the order the change feed reads
+/// (see ``ChangeFeed``), and "delete what expired" is exact across replicas: each expired
+/// endpoint is deleted, and announced, once.
 public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, Sendable {
-  static var writeLockKey: Int64 { 0x6E73_6D5F_7772_6974 }  // "nsm_writ"
+  /// One row as read before a write.
+  private struct Current {
+    let record: Record
+    let registrant: String
+    let version: Int64
+  }
+
+  /// Sends one statement on the connection (or pool) at hand.
+  private typealias Run = (PostgresQuery) async throws -> PostgresRowSequence
 
   private let client: PostgresClient
   private let feed: ChangeFeed
@@ -37,26 +47,20 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
   public func register(_ record: Record, admit: RegistrantCheck?) async throws -> Record {
     let (client, logger) = (self.client, self.logger)
     let stored = try await withStoreDeadline(deadline, operation: "register \(Record.kind)") {
-      try await client.withTransaction(logger: logger) { connection in
-        // The lock serializes writers, so the registrant read here is still true at the upsert.
-        try await connection.query("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))", logger: logger)
-        var stored = record
-        let rows = try await connection.query(
-          PostgresQuery(
-            unsafeSQL: "SELECT record, registrant FROM \(Record.table) WHERE name = $1",
-            binds: Self.binds(record.name)
-          ),
-          logger: logger
-        )
-        var registrant: String?
-        for try await (bytes, owner) in rows.decode((ByteBuffer, String).self) {
-          stored = record.carryingOver(from: try Self.decode(bytes, name: record.name, logger: logger))
-          registrant = owner
+      try await client.withConnection { connection in
+        let run: Run = { try await connection.query($0, logger: logger) }
+        while true {
+          let current = try await Self.current(record.name, logger: logger, run: run)
+          try admit?(current?.registrant)
+          let stored = current.map { record.carryingOver(from: $0.record) } ?? record
+          let encoded = ByteBuffer(bytes: try stored.serializedBytes() as [UInt8])
+          if try await Self.write(stored, encoded: encoded, replacing: current?.version ?? -1, logger: logger, run: run)
+          {
+            return stored
+          }
+          // Another write of this name committed since the read: decide again on what it left.
+          try Task.checkCancellation()
         }
-        try admit?(registrant)
-        let encoded = ByteBuffer(bytes: try stored.serializedBytes() as [UInt8])
-        try await Self.write(stored, encoded: encoded, on: connection, logger: logger)
-        return stored
       }
     }
     feed.poke()
@@ -66,17 +70,20 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
   public func unregister(name: String, admit: RegistrantCheck?) async throws -> Record? {
     let (client, logger) = (self.client, self.logger)
     let removed = try await withStoreDeadline(deadline, operation: "unregister \(Record.kind)") {
-      try await client.withTransaction(logger: logger) { connection -> Record? in
-        try await connection.query("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))", logger: logger)
-        if let admit {
-          try admit(
-            try await Self.registrant(of: name, logger: logger) { try await connection.query($0, logger: logger) }
-          )
+      try await client.withConnection { connection -> Record? in
+        let run: Run = { try await connection.query($0, logger: logger) }
+        while true {
+          // Read (and decode) first: a corrupt row fails with DATA_LOSS and stays.
+          let current = try await Self.current(name, logger: logger, run: run)
+          try admit?(current?.registrant)
+          guard let current else { return nil }
+          var binds = Self.binds(name)
+          binds.append(current.version)
+          if try await !Self.delete(where: "name = $1 AND version = $2", binds, logger: logger, run: run).isEmpty {
+            return current.record
+          }
+          try Task.checkCancellation()
         }
-        // A row that does not decode throws here, and the whole transaction (delete and change)
-        // is rolled back.
-        return try await Self.delete(where: "name = $1", Self.binds(name), on: connection, logger: logger)
-          .map { try Self.decode($0.record, name: $0.name, logger: logger) }.first
       }
     }
     if removed != nil { feed.poke() }
@@ -107,25 +114,30 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
         try await Task.sleep(for: .milliseconds(20))
         continue
       }
-      // One repeatable-read snapshot gives the matches and the change number they reflect.
-      let (initial, version) = try await withStoreDeadline(deadline, operation: "watch \(Record.kind)") {
+      // One repeatable-read snapshot gives the matches and which writers' changes they hold.
+      let (initial, snapshot) = try await withStoreDeadline(deadline, operation: "watch \(Record.kind)") {
         try await client.withConnection { connection in
           try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
           do {
-            let version =
-              try await firstValue(connection.query(ChangeFeed.versionQuery, logger: logger), as: Int64.self) ?? 0
+            let text = try await firstValue(
+              connection.query("SELECT pg_current_snapshot()::text", logger: logger),
+              as: String.self
+            )
+            guard let snapshot = text.flatMap(XidSnapshot.init) else {
+              throw NSMError(.internal, "PostgreSQL returned a snapshot that does not parse: \(text ?? "none")")
+            }
             let initial = try await Self.select(query, logger: logger) {
               try await connection.query($0, logger: logger)
             }
             try await connection.query("COMMIT", logger: logger)
-            return (initial, version)
+            return (initial, snapshot)
           } catch {
             _ = try? await connection.query("ROLLBACK", logger: logger)
             throw error
           }
         }
       }
-      if let events = feed.subscribe(query, bufferSize: bufferSize, version: version) {
+      if let events = feed.subscribe(query, bufferSize: bufferSize, snapshot: snapshot) {
         return RecordWatch(initial: initial, events: events)
       }
     }
@@ -136,20 +148,31 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
     guard Record.expires else { return [] }
     let (client, logger) = (self.client, self.logger)
     let removed = try await withStoreDeadline(deadline, operation: "remove expired \(Record.kind)s") {
-      () async throws -> [Record] in
-      // Most ticks find nothing: look before taking the write lock every replica shares.
-      let due = try await client.query(
-        "SELECT 1 FROM nsm_endpoints WHERE expires_at <= \(now) LIMIT 1",
-        logger: logger
-      )
-      guard try await firstValue(due, as: Int.self) != nil else { return [] }
-      return try await client.withTransaction(logger: logger) { connection -> [Record] in
-        try await connection.query("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))", logger: logger)
-        var binds = PostgresBindings()
-        binds.append(now)
-        // A corrupt lease still expires: it is logged by decode and left out of the answer.
-        return try await Self.delete(where: "expires_at <= $1", binds, on: connection, logger: logger)
-          .compactMap { try? Self.decode($0.record, name: $0.name, logger: logger) }
+      try await client.withConnection { connection -> [Record] in
+        let run: Run = { try await connection.query($0, logger: logger) }
+        var removed: [Record] = []
+        while true {
+          // The leases due, then a delete of exactly those versions: a lease refreshed in
+          // between is kept, and of replicas racing on one lease only one deletes it.
+          let due = try await run("SELECT name, version FROM nsm_endpoints WHERE expires_at <= \(now) LIMIT 1000")
+          var (names, versions) = ([String](), [Int64]())
+          for try await (name, version) in due.decode((String, Int64).self) {
+            names.append(name)
+            versions.append(version)
+          }
+          if names.isEmpty { return removed }
+          var binds = PostgresBindings()
+          binds.append(names)
+          binds.append(versions)
+          // A corrupt lease still expires: it is logged by decode and left out of the answer.
+          removed += try await Self.delete(
+            where: "(name, version) IN (SELECT * FROM unnest($1::text[], $2::bigint[]))",
+            binds,
+            logger: logger,
+            run: run
+          ).compactMap { try? Self.decode($0.record, name: $0.name, logger: logger) }
+          if names.count < 1000 { return removed }
+        }
       }
     }
     if !removed.isEmpty { feed.poke() }
@@ -161,7 +184,7 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
   private static func select(
     _ query: Record,
     logger: Logger,
-    run: (PostgresQuery) async throws -> PostgresRowSequence
+    run: Run
   ) async throws -> [Record] {
     let (condition, binds) = try Record.filter(query)
     // COLLATE "C": byte order, as the memory store sorts, whatever the database's locale.
@@ -182,7 +205,7 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
   private static func registrant(
     of name: String,
     logger: Logger,
-    run: (PostgresQuery) async throws -> PostgresRowSequence
+    run: Run
   ) async throws -> String? {
     try await firstValue(
       run(PostgresQuery(unsafeSQL: "SELECT registrant FROM \(Record.table) WHERE name = $1", binds: binds(name))),
@@ -190,15 +213,31 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
     )
   }
 
-  /// Appends to the change log, notifies every replica at commit and stores the row, in one
-  /// statement (one round trip while the write lock is held, where it took three).
+  /// The row of `name` as it is now, decoded (DATA_LOSS if it does not decode).
+  private static func current(_ name: String, logger: Logger, run: Run) async throws -> Current? {
+    let rows = try await run(
+      PostgresQuery(
+        unsafeSQL: "SELECT record, registrant, version FROM \(Record.table) WHERE name = $1",
+        binds: binds(name)
+      )
+    )
+    for try await (bytes, registrant, version) in rows.decode((ByteBuffer, String, Int64).self) {
+      return Current(record: try decode(bytes, name: name, logger: logger), registrant: registrant, version: version)
+    }
+    return nil
+  }
+
+  /// Stores the row if its version is still `expected` (-1: there was none), appending to the
+  /// change log and notifying every replica at commit, in one statement; false when another
+  /// write came first and nothing changed.
   private static func write(
     _ record: Record,
     encoded: ByteBuffer,
-    on connection: PostgresConnection,
-    logger: Logger
-  ) async throws {
-    let upsert = try record.upsert(bytes: encoded)
+    replacing expected: Int64,
+    logger: Logger,
+    run: Run
+  ) async throws -> Bool {
+    let upsert = try record.upsert(bytes: encoded, replacing: expected)
     var binds = upsert.binds
     let first = binds.count + 1
     binds.append(Record.changeKind)
@@ -206,26 +245,32 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
     binds.append(encoded)
     binds.append(ChangeFeed.channel)
     let (kind, name, bytes, channel) = ("$\(first)", "$\(first + 1)", "$\(first + 2)", "$\(first + 3)")
-    // The payload names the change (version, kind, key) for anyone listening with psql; the
-    // feed itself reads the log from its last position, whatever the payload says.
+    // The change takes the row's new version as its number. The payload names the change
+    // (number, kind, key) for anyone listening with psql; the feed itself reads the log.
     let sql = """
-      WITH change AS (
-        INSERT INTO nsm_changes (kind, name, deleted, record) VALUES (\(kind), \(name), false, \(bytes)) RETURNING seq
+      WITH stored AS (
+        \(upsert.sql)
+        RETURNING version
+      ), change AS (
+        INSERT INTO nsm_changes (seq, kind, name, deleted, record)
+        SELECT version, \(kind), \(name), false, \(bytes) FROM stored RETURNING seq
       ), notified AS (
         SELECT pg_notify(\(channel), left(change.seq::text || ' ' || \(kind) || ' ' || \(name), 7000)) FROM change
-      ), stored AS (
-        \(upsert.sql)
-        RETURNING 1
       )
-      SELECT (SELECT count(*) FROM notified), (SELECT count(*) FROM stored)
+      SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM notified)
       """
-    let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
-    for try await (notified, stored) in rows.decode((Int64, Int64).self) where notified != 1 || stored != 1 {
-      throw NSMError(
-        .internal,
-        "writing \(Record.kind) '\(record.name)' stored \(stored) rows and sent \(notified) notifications"
-      )
+    let rows = try await run(PostgresQuery(unsafeSQL: sql, binds: binds))
+    var written = false
+    for try await (stored, notified) in rows.decode((Int64, Int64).self) {
+      guard stored == notified, stored <= 1 else {
+        throw NSMError(
+          .internal,
+          "writing \(Record.kind) '\(record.name)' stored \(stored) rows and sent \(notified) notifications"
+        )
+      }
+      written = stored == 1
     }
+    return written
   }
 
   /// Deletes the rows `condition` selects (its binds numbered from $1), appending a deletion to
@@ -234,8 +279,8 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
   private static func delete(
     where condition: String,
     _ conditionBinds: PostgresBindings,
-    on connection: PostgresConnection,
-    logger: Logger
+    logger: Logger,
+    run: Run
   ) async throws -> [(name: String, record: ByteBuffer)] {
     var binds = conditionBinds
     let first = binds.count + 1
@@ -253,7 +298,7 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
       )
       SELECT name, record, (SELECT count(*) FROM notified) FROM removed
       """
-    let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+    let rows = try await run(PostgresQuery(unsafeSQL: sql, binds: binds))
     var removed: [(name: String, record: ByteBuffer)] = []
     var notified: Int64 = 0
     for try await (name, record, sent) in rows.decode((String, ByteBuffer, Int64).self) {

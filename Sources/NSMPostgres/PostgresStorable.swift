@@ -16,10 +16,11 @@ public protocol PostgresStorable: RegistryRecord, SwiftProtobuf.Message {
   /// Whether rows of this kind carry `expires_at` (endpoints are leases, services are not).
   static var expires: Bool { get }
 
-  /// Inserts or replaces the row, its version the `seq` of the one row of a CTE named `change`
-  /// (the change-log entry written in the same statement); `registrant` is kept from an
-  /// existing row by the SQL itself.
-  func upsert(bytes: ByteBuffer) throws -> PostgresQuery
+  /// Inserts the row, or replaces it only if its `version` is still `expected` (the version
+  /// read before; -1 when there was no row); the new version is drawn from the change log's
+  /// sequence. `registrant` is kept from an existing row by the SQL itself. The store appends
+  /// `RETURNING version`: no row back means another write came first.
+  func upsert(bytes: ByteBuffer, replacing expected: Int64) throws -> PostgresQuery
 
   /// The WHERE clause (with its binds) selecting what can match `query`; matching is then
   /// finished in Swift with ``RegistryRecord/matches(query:)``, so the semantics are exactly
@@ -32,12 +33,13 @@ extension Registry_NetworkService: PostgresStorable {
   public static var table: String { "nsm_network_services" }
   public static var expires: Bool { false }
 
-  public func upsert(bytes: ByteBuffer) throws -> PostgresQuery {
+  public func upsert(bytes: ByteBuffer, replacing expected: Int64) throws -> PostgresQuery {
     """
     INSERT INTO nsm_network_services (name, payload, record, registrant, version, updated_at)
-    SELECT \(name), \(payload), \(bytes), \(registrant), change.seq, now() FROM change
+    VALUES (\(name), \(payload), \(bytes), \(registrant), nextval('nsm_changes_seq_seq'), now())
     ON CONFLICT (name) DO UPDATE SET
       payload = EXCLUDED.payload, record = EXCLUDED.record, version = EXCLUDED.version, updated_at = now()
+    WHERE nsm_network_services.version = \(expected)
     """
   }
 
@@ -54,18 +56,19 @@ extension Registry_NetworkServiceEndpoint: PostgresStorable {
   public static var table: String { "nsm_endpoints" }
   public static var expires: Bool { true }
 
-  public func upsert(bytes: ByteBuffer) throws -> PostgresQuery {
+  public func upsert(bytes: ByteBuffer, replacing expected: Int64) throws -> PostgresQuery {
     let labels = try Self.labelsJSON(networkServiceLabels)
     let expires = expiration
     return """
       INSERT INTO nsm_endpoints
         (name, service_names, service_labels, url, expires_at, record, registrant, version, updated_at)
-      SELECT \(name), \(networkServiceNames), \(labels)::jsonb, \(url), \(expires), \(bytes), \(registrant),
-             change.seq, now() FROM change
+      VALUES (\(name), \(networkServiceNames), \(labels)::jsonb, \(url), \(expires), \(bytes), \(registrant),
+              nextval('nsm_changes_seq_seq'), now())
       ON CONFLICT (name) DO UPDATE SET
         service_names = EXCLUDED.service_names, service_labels = EXCLUDED.service_labels,
         url = EXCLUDED.url, expires_at = EXCLUDED.expires_at, record = EXCLUDED.record,
         version = EXCLUDED.version, updated_at = now()
+      WHERE nsm_endpoints.version = \(expected)
       """
   }
 

@@ -13,8 +13,8 @@ public struct WatchSubscribers<Record: RegistryRecord>: Sendable {
     let query: Record
     let bufferSize: Int
     let continuation: Events.Continuation
-    /// Changes up to this version are already in the watcher's initial state.
-    let startAfter: UInt64
+    /// Whether the watcher's initial state already holds the change of a given version.
+    let holds: (@Sendable (UInt64) -> Bool)?
   }
 
   /// Streams to end; call ``finish()`` once the store's lock is released.
@@ -40,12 +40,13 @@ public struct WatchSubscribers<Record: RegistryRecord>: Sendable {
   public var count: Int { subscribers.count }
 
   /// Registers a watcher; the caller sets the continuation's `onTermination` to ``remove(_:)``
-  /// the returned id (outside the lock). `startAfter` is the store version the watcher's initial
-  /// state reflects: ``publish(_:version:)`` calls at or below it are not sent to this watcher.
+  /// the returned id (outside the lock). `holds` tells, for a versioned store, whether the
+  /// watcher's initial state already reflects the change of a version: ``publish(_:version:)``
+  /// does not send it such a change again.
   public mutating func add(
     query: Record,
     bufferSize: Int,
-    startAfter: UInt64 = 0
+    holds: (@Sendable (UInt64) -> Bool)? = nil
   ) -> (id: Int, events: Events, continuation: Events.Continuation) {
     let (events, continuation) = Events.makeStream(bufferingPolicy: .bufferingOldest(max(1, bufferSize)))
     let id = nextID
@@ -54,7 +55,7 @@ public struct WatchSubscribers<Record: RegistryRecord>: Sendable {
       query: query,
       bufferSize: bufferSize,
       continuation: continuation,
-      startAfter: startAfter
+      holds: holds
     )
     return (id, events, continuation)
   }
@@ -69,7 +70,7 @@ public struct WatchSubscribers<Record: RegistryRecord>: Sendable {
   public mutating func publish(_ event: RecordEvent<Record>, version: UInt64 = .max) -> Overflowed {
     var overflowed = Overflowed()
     for (id, subscriber) in subscribers
-    where version > subscriber.startAfter && event.record.matches(query: subscriber.query) {
+    where subscriber.holds?(version) != true && event.record.matches(query: subscriber.query) {
       switch subscriber.continuation.yield(event) {
       case .enqueued:
         continue

@@ -49,8 +49,11 @@ public final class TestPostgres: Sendable {
   /// A new server of its own (for tests that kill it); stop it with ``stop()``. With `tls`, the
   /// server offers TLS with a self-signed certificate for 127.0.0.1, at ``certificatePath``.
   /// Tests run with `fsync=off`; `durable` keeps PostgreSQL's defaults (`fsync=on`,
-  /// `synchronous_commit=on`), for measurements.
-  public static func start(tls: Bool = false, durable: Bool = false) async throws -> TestPostgres {
+  /// `synchronous_commit=on`), for measurements. `settings` are more `name=value` server
+  /// settings.
+  public static func start(tls: Bool = false, durable: Bool = false, settings: [String] = []) async throws
+    -> TestPostgres
+  {
     if let url = ProcessInfo.processInfo.environment["NSM_TEST_POSTGRES_URL"], !url.isEmpty {
       return TestPostgres(baseURL: url, cluster: nil)
     }
@@ -70,6 +73,7 @@ public final class TestPostgres: Sendable {
       _ = try await runProgram("/bin/chown", [user, folder])
     }
     var options = durable ? ["-c", "fsync=on", "-c", "synchronous_commit=on"] : ["-c", "fsync=off"]
+    options += settings.flatMap { ["-c", $0] }
     if tls {
       let (status, output) = try await runProgram(
         "/usr/bin/openssl",

@@ -181,9 +181,11 @@ struct ChangeHistoryTests {
     let url = try await TestPostgres.sharedServer().makeDatabase()
     try await withDatabase(url) { database in
       let watch = try await database.endpoints.watch(Registry_NetworkServiceEndpoint(), bufferSize: 10)
-      // As if this replica had been cut off while others wrote 1000 changes and pruned them.
-      try await database.client.query("SELECT setval(pg_get_serial_sequence('nsm_changes', 'seq'), 1000)")
-      try await database.client.query("UPDATE nsm_change_horizon SET pruned_through = 1000 WHERE id = 1")
+      // As if this replica had been cut off while others wrote changes and pruned them: the
+      // changes of every transaction up to this one are gone.
+      try await database.client.query(
+        "UPDATE nsm_change_horizon SET pruned_tx = pg_current_xact_id()::text::bigint WHERE id = 1"
+      )
       database.feed.poke()
       do {
         for try await _ in watch.events {}
