@@ -41,11 +41,36 @@ public final class ChangeFeed: Service, Sendable {
     /// Every change of every transaction before `xmin`.
     static func below(_ xmin: Int64) -> Position { Position(tx: xmin - 1, seq: .max) }
 
+    static func max(_ lhs: Position, _ rhs: Position) -> Position { lhs < rhs ? rhs : lhs }
+
     static func < (lhs: Position, rhs: Position) -> Bool { (lhs.tx, lhs.seq) < (rhs.tx, rhs.seq) }
   }
 
+  /// What each restart of the database server left behind: every transaction id at or below
+  /// its bound was handed out before the restart; above it, ids may be handed out a second
+  /// time (a crash forgets ids whose transactions wrote nothing durable), so a snapshot taken
+  /// before the restart says nothing about them.
+  final class Restarts: Sendable {
+    private let bounds = Mutex<[Int64]>([])
+
+    var count: Int { bounds.withLock { $0.count } }
+
+    func record(_ bound: Int64) {
+      bounds.withLock { $0.append(bound) }
+    }
+
+    /// The bound of the first restart after the first `epoch` ones, if there was one.
+    func bound(after epoch: Int) -> Int64? {
+      bounds.withLock { epoch < $0.count ? $0[epoch] : nil }
+    }
+  }
+
   private struct State {
+    /// The last change delivered. Only ever a change read from the log, never a horizon: ids
+    /// above the last durable one may be handed out again after a crash.
     var position = Position(tx: 0, seq: 0)
+    /// When the database server last started (`pg_postmaster_start_time()`).
+    var serverStart: String?
     /// Every change delivered whose transaction is at or above this one is in `recent`.
     var floor: Int64 = 0
     var started = false
@@ -67,8 +92,11 @@ public final class ChangeFeed: Service, Sendable {
   private let retention: Duration
   private let pruneInterval: Duration
   private let state = Mutex(State())
+  private let restarts = Restarts()
   private let wake: AsyncStream<Void>.Continuation
   private let wakeups: AsyncStream<Void>
+  private let notify: AsyncStream<Void>.Continuation
+  private let notifications: AsyncStream<Void>
 
   init(client: PostgresClient, retention: Duration, pruneInterval: Duration, logger: Logger) {
     self.client = client
@@ -76,6 +104,7 @@ public final class ChangeFeed: Service, Sendable {
     self.pruneInterval = pruneInterval
     self.logger = logger
     (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    (notifications, notify) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
   }
 
   /// The longest one catch-up read may take.
@@ -96,6 +125,18 @@ public final class ChangeFeed: Service, Sendable {
     wake.yield()
   }
 
+  /// After a local commit: this replica's feed reads it now, and the other replicas are told.
+  ///
+  /// The NOTIFY is not part of the write: a transaction that notifies takes a lock shared by
+  /// the whole database at commit, which would serialize every write again (it cost a third
+  /// of the write rate). One notification is sent at a time, each covering every commit made
+  /// before it was sent; a replica that misses one reads the log at its next poll, a second
+  /// later.
+  func changed() {
+    wake.yield()
+    notify.yield()
+  }
+
   public func run() async throws {
     do {
       try await start()
@@ -110,6 +151,7 @@ public final class ChangeFeed: Service, Sendable {
       try await withThrowingDiscardingTaskGroup { group in
         group.addTask { try await self.listen() }
         group.addTask { try await self.tick() }
+        group.addTask { await self.tellOtherReplicas() }
         for await _ in self.wakeups {
           do {
             // Bounded: a read stuck on a connection that died with the database would
@@ -127,17 +169,33 @@ public final class ChangeFeed: Service, Sendable {
     }
   }
 
-  /// Starts below the oldest running transaction: watches opened from now on take their initial
-  /// state from the tables, and their snapshots show everything before that point.
+  /// Starts after the last change below the oldest running transaction: watches opened from
+  /// now on take their initial state from the tables, and their snapshots show everything
+  /// before that point.
   private func start() async throws {
     var delay = Duration.milliseconds(100)
     while true {
       do {
-        let xmin = try await firstValue(client.query(Self.xminQuery), as: Int64.self) ?? 0
-        state.withLock {
-          $0.position = .below(xmin)
-          $0.floor = xmin
-          $0.started = true
+        let rows = try await client.query(
+          """
+          WITH now AS (
+            SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
+                   pg_postmaster_start_time()::text AS started,
+                   (SELECT pruned_tx FROM nsm_change_horizon WHERE id = 1) AS pruned
+          )
+          SELECT now.xmin, now.started, now.pruned, last.tx, last.seq
+          FROM now LEFT JOIN LATERAL (
+            SELECT tx, seq FROM nsm_changes WHERE tx < now.xmin ORDER BY tx DESC, seq DESC LIMIT 1
+          ) last ON true
+          """
+        )
+        for try await (xmin, started, pruned, tx, seq) in rows.decode((Int64, String, Int64, Int64?, Int64?).self) {
+          state.withLock {
+            $0.position = Position.max(Position(tx: tx ?? 0, seq: seq ?? 0), .below(pruned + 1))
+            $0.serverStart = started
+            $0.floor = xmin
+            $0.started = true
+          }
         }
         return
       } catch {
@@ -148,7 +206,19 @@ public final class ChangeFeed: Service, Sendable {
     }
   }
 
-  static let xminQuery: PostgresQuery = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+  private func tellOtherReplicas() async {
+    for await _ in notifications {
+      do {
+        // Bounded, like the reads: a pool that is shutting down never answers.
+        _ = try await withStoreDeadline(Self.readDeadline, operation: "notifying the other replicas") {
+          try await self.client.query("SELECT pg_notify(\(Self.channel), '')")
+        }
+      } catch {
+        // The others poll once a second: late, not lost.
+        logger.debug("notifying the other replicas failed", metadata: ["error": "\(error)"])
+      }
+    }
+  }
 
   private func listen() async throws {
     var delay = Duration.milliseconds(100)
@@ -200,9 +270,10 @@ public final class ChangeFeed: Service, Sendable {
         """
         WITH now AS (
           SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
-                 (SELECT pruned_tx FROM nsm_change_horizon WHERE id = 1) AS pruned
+                 (SELECT pruned_tx FROM nsm_change_horizon WHERE id = 1) AS pruned,
+                 pg_postmaster_start_time()::text AS started
         )
-        SELECT now.xmin, now.pruned, c.seq, c.tx, c.kind, c.deleted, c.record
+        SELECT now.xmin, now.pruned, now.started, c.seq, c.tx, c.kind, c.deleted, c.record
         FROM now LEFT JOIN LATERAL (
           SELECT seq, tx, kind, deleted, record FROM nsm_changes
           WHERE (tx, seq) > (\(after.tx), \(after.seq)) AND tx < now.xmin
@@ -211,28 +282,55 @@ public final class ChangeFeed: Service, Sendable {
         """
       )
       var changes: [Change] = []
-      var (xmin, pruned): (Int64, Int64) = (0, 0)
-      for try await (horizon, prunedTx, seq, tx, kind, deleted, record) in rows.decode(
-        (Int64, Int64, Int64?, Int64?, String?, Bool?, ByteBuffer?).self
+      var (pruned, started): (Int64, String) = (0, "")
+      for try await (_, prunedTx, serverStart, seq, tx, kind, deleted, record) in rows.decode(
+        (Int64, Int64, String, Int64?, Int64?, String?, Bool?, ByteBuffer?).self
       ) {
-        (xmin, pruned) = (horizon, prunedTx)
+        (pruned, started) = (prunedTx, serverStart)
         guard let seq, let tx, let kind, let deleted, let record else { continue }
         changes.append(Change(seq: seq, tx: tx, kind: kind, deleted: deleted, record: Array(record.readableBytesView)))
+      }
+      if state.withLock({ $0.serverStart != started }) {
+        try await restarted(at: started)
+        continue
       }
       // Pruning removed every change of the transactions up to `pruned`; some were not seen.
       if Position.below(pruned + 1) > after {
         lostHistory(through: pruned)
         continue
       }
-      let complete = changes.count < Self.readLimit
-      deliver(changes, through: complete ? .below(xmin) : nil)
-      if complete { return }
+      deliver(changes)
+      if changes.count < Self.readLimit { return }
     }
   }
 
-  /// Hands `changes` out in order and moves the position past them, and then to `through` (a
-  /// read that found everything below a horizon).
-  private func deliver(_ changes: [Change], through end: Position?) {
+  /// The database server restarted (crashed, or was restarted) since the last read. The ids it
+  /// hands out now may repeat ids that watches' snapshots from before the restart count as
+  /// finished: from here on those snapshots vouch only for ids at or below the last one that
+  /// was durable before the restart (the newest change begun before it).
+  private func restarted(at started: String) async throws {
+    let bound =
+      try await firstValue(
+        client.query(
+          """
+          SELECT GREATEST(
+            coalesce((SELECT max(tx) FROM nsm_changes WHERE at < pg_postmaster_start_time()), 0),
+            (SELECT pruned_tx FROM nsm_change_horizon WHERE id = 1))
+          """
+        ),
+        as: Int64.self
+      ) ?? 0
+    state.withLock { state in
+      restarts.record(bound)
+      state.serverStart = started
+      // Watches opened from now on have snapshots whose ids start above the bound.
+      state.floor = min(state.floor, bound + 1)
+    }
+    logger.info("the database server restarted; open watches carry on", metadata: ["durable through": "\(bound)"])
+  }
+
+  /// Hands `changes` out in order and moves the position past them.
+  private func deliver(_ changes: [Change]) {
     let finish = state.withLock { state in
       var finish = Finish.none
       for change in changes where Position(tx: change.tx, seq: change.seq) > state.position {
@@ -251,7 +349,6 @@ public final class ChangeFeed: Service, Sendable {
           )
         }
       }
-      if let end, end > state.position { state.position = end }
       return finish
     }
     finish.run()
@@ -300,13 +397,18 @@ public final class ChangeFeed: Service, Sendable {
   func subscribe<Record: PostgresStorable>(
     _ query: Record,
     bufferSize: Int,
-    snapshot: XidSnapshot
+    snapshot: XidSnapshot,
+    serverStart: String
   ) -> WatchSubscribers<Record>.Events? {
+    let restarts = self.restarts
     let result = state.withLock {
       state -> (WatchSubscribers<Record>.Events, Int, WatchSubscribers<Record>.Events.Continuation)? in
       // Delivered changes the snapshot may lack are those at or above its xmin: all must be
       // in the recent history.
-      guard state.started, snapshot.xmin >= state.floor else { return nil }
+      // A snapshot from a server start the feed has not seen yet (or no longer sees) waits
+      // until the feed knows which ids it can vouch for.
+      guard state.started, state.serverStart == serverStart, snapshot.xmin >= state.floor else { return nil }
+      let epoch = restarts.count
       var replay: [RecordEvent<Record>] = []
       for change in state.recent where change.kind == Record.changeKind && !snapshot.shows(change.tx) {
         guard let record = try? Record(serializedBytes: change.record), record.matches(query: query) else {
@@ -321,7 +423,11 @@ public final class ChangeFeed: Service, Sendable {
       let subscription = watchers.subscribers.add(
         query: query,
         bufferSize: bufferSize,
-        holds: { snapshot.shows(Int64(bitPattern: $0)) }
+        holds: { version in
+          let xid = Int64(bitPattern: version)
+          guard snapshot.shows(xid) else { return false }
+          return restarts.bound(after: epoch).map { xid <= $0 } ?? true
+        }
       )
       state.watchers[Record.changeKind] = watchers
       for event in replay { subscription.continuation.yield(event) }

@@ -3,19 +3,23 @@ internal import Logging
 internal import NSMCore
 public import NSMStore
 internal import PostgresNIO
+internal import Synchronization
 
 /// A ``RecordStore`` on PostgreSQL, shared by any number of registry replicas.
 ///
-/// Every write is one statement that also appends to the change log and notifies the other
-/// replicas; it is committed before the call returns. Writers share no lock: a write reads the
-/// row, decides in Swift (the registrant check, what a refresh keeps) and writes only if the
-/// row's version is still the one it read, else reads again. So two writes of one name commit
-/// in the order their transactions were numbered, which is the order the change feed reads
-/// (see ``ChangeFeed``), and "delete what expired" is exact across replicas: each expired
-/// endpoint is deleted, and announced, once.
+/// Every write is one autocommitted statement that also appends to the change log; it is
+/// committed before the call returns. Writers share no lock: a write decides in Swift (the
+/// registrant check, what a refresh keeps) on the row as it last saw it, and writes only if the
+/// row's version is still that one, else reads the row and decides again. So two writes of one
+/// name commit in the order their transactions were numbered, which is the order the change
+/// feed reads (see ``ChangeFeed``), and "delete what expired" is exact across replicas: each
+/// expired record is deleted, and announced, once.
+///
+/// The row a write last saw is remembered, so a lease refresh is one statement; a memory that
+/// is out of date only costs a read.
 public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, Sendable {
-  /// One row as read before a write.
-  private struct Current {
+  /// One row as read or written.
+  private struct Current: Sendable {
     let record: Record
     let registrant: String
     let version: Int64
@@ -24,10 +28,15 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
   /// Sends one statement on the connection (or pool) at hand.
   private typealias Run = (PostgresQuery) async throws -> PostgresRowSequence
 
+  /// Rows remembered at most; the memory starts over beyond (names written here and then
+  /// removed through another replica are never forgotten otherwise).
+  static var rememberLimit: Int { 200_000 }
+
   private let client: PostgresClient
   private let feed: ChangeFeed
   private let deadline: Duration
   private let logger: Logger
+  private let known = Mutex<[String: Current]>([:])
 
   init(
     client: PostgresClient,
@@ -49,21 +58,38 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
     let stored = try await withStoreDeadline(deadline, operation: "register \(Record.kind)") {
       try await client.withConnection { connection in
         let run: Run = { try await connection.query($0, logger: logger) }
+        var remembered = self.remembered(record.name)
         while true {
-          let current = try await Self.current(record.name, logger: logger, run: run)
-          try admit?(current?.registrant)
+          let current: Current?
+          if let row = remembered {
+            // Refused on a remembered row: the row may have changed owner since; read it.
+            guard Self.admits(admit, row.registrant) else {
+              remembered = nil
+              continue
+            }
+            current = row
+          } else {
+            current = try await Self.current(record.name, logger: logger, run: run)
+            try admit?(current?.registrant)
+          }
+          remembered = nil
           let stored = current.map { record.carryingOver(from: $0.record) } ?? record
           let encoded = ByteBuffer(bytes: try stored.serializedBytes() as [UInt8])
-          if try await Self.write(stored, encoded: encoded, replacing: current?.version ?? -1, logger: logger, run: run)
-          {
+          if let version = try await Self.write(stored, encoded: encoded, replacing: current?.version, run: run) {
+            try await Self.confirmCommitted(run: run)
+            self.remember(
+              record.name,
+              Current(record: stored, registrant: current?.registrant ?? stored.registrant, version: version)
+            )
             return stored
           }
-          // Another write of this name committed since the read: decide again on what it left.
+          // Another write of this name committed since: decide again on what it left.
+          self.forget([record.name])
           try Task.checkCancellation()
         }
       }
     }
-    feed.poke()
+    feed.changed()
     return stored
   }
 
@@ -72,22 +98,54 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
     let removed = try await withStoreDeadline(deadline, operation: "unregister \(Record.kind)") {
       try await client.withConnection { connection -> Record? in
         let run: Run = { try await connection.query($0, logger: logger) }
+        var remembered = self.remembered(name)
         while true {
-          // Read (and decode) first: a corrupt row fails with DATA_LOSS and stays.
-          let current = try await Self.current(name, logger: logger, run: run)
-          try admit?(current?.registrant)
+          let current: Current?
+          if let row = remembered, Self.admits(admit, row.registrant) {
+            current = row
+          } else {
+            // Read (and decode): a corrupt row fails with DATA_LOSS and stays.
+            current = try await Self.current(name, logger: logger, run: run)
+            try admit?(current?.registrant)
+          }
+          remembered = nil
           guard let current else { return nil }
           var binds = Self.binds(name)
           binds.append(current.version)
-          if try await !Self.delete(where: "name = $1 AND version = $2", binds, logger: logger, run: run).isEmpty {
+          let deleted = try await Self.delete(where: "name = $1 AND version = $2", binds, run: run)
+          self.forget([name])
+          if !deleted.isEmpty {
+            try await Self.confirmCommitted(run: run)
             return current.record
           }
           try Task.checkCancellation()
         }
       }
     }
-    if removed != nil { feed.poke() }
+    if removed != nil { feed.changed() }
     return removed
+  }
+
+  private static func admits(_ admit: RegistrantCheck?, _ registrant: String) -> Bool {
+    guard let admit else { return true }
+    return (try? admit(registrant)) != nil
+  }
+
+  private func remembered(_ name: String) -> Current? {
+    known.withLock { $0[name] }
+  }
+
+  private func remember(_ name: String, _ row: Current) {
+    known.withLock { known in
+      if known.count >= Self.rememberLimit { known.removeAll(keepingCapacity: true) }
+      known[name] = row
+    }
+  }
+
+  private func forget(_ names: some Sequence<String>) {
+    known.withLock { known in
+      for name in names { known[name] = nil }
+    }
   }
 
   public func find(_ query: Record) async throws -> [Record] {
@@ -115,31 +173,38 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
         continue
       }
       // One repeatable-read snapshot gives the matches and which writers' changes they hold.
-      let (initial, snapshot) = try await withStoreDeadline(deadline, operation: "watch \(Record.kind)") {
+      let (initial, snapshot, serverStart) = try await withStoreDeadline(deadline, operation: "watch \(Record.kind)") {
         try await client.withConnection { connection in
           try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
           do {
-            let text = try await firstValue(
-              connection.query("SELECT pg_current_snapshot()::text", logger: logger),
-              as: String.self
-            )
-            guard let snapshot = text.flatMap(XidSnapshot.init) else {
-              throw NSMError(.internal, "PostgreSQL returned a snapshot that does not parse: \(text ?? "none")")
+            var (text, serverStart) = ("", "")
+            for try await row in try await connection.query(
+              "SELECT pg_current_snapshot()::text, pg_postmaster_start_time()::text",
+              logger: logger
+            ).decode((String, String).self) {
+              (text, serverStart) = row
+            }
+            guard let snapshot = XidSnapshot(text) else {
+              throw NSMError(.internal, "PostgreSQL returned a snapshot that does not parse: '\(text)'")
             }
             let initial = try await Self.select(query, logger: logger) {
               try await connection.query($0, logger: logger)
             }
             try await connection.query("COMMIT", logger: logger)
-            return (initial, snapshot)
+            return (initial, snapshot, serverStart)
           } catch {
             _ = try? await connection.query("ROLLBACK", logger: logger)
             throw error
           }
         }
       }
-      if let events = feed.subscribe(query, bufferSize: bufferSize, snapshot: snapshot) {
+      if let events = feed.subscribe(query, bufferSize: bufferSize, snapshot: snapshot, serverStart: serverStart) {
         return RecordWatch(initial: initial, events: events)
       }
+      // The feed is behind this snapshot (a restart it has not read yet) or ahead of it: read
+      // the log now and try again shortly.
+      feed.poke()
+      try await Task.sleep(for: .milliseconds(10))
     }
     throw NSMError.unavailable("could not open a consistent watch: the registry is behind the change log; retry")
   }
@@ -164,18 +229,19 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
           var binds = PostgresBindings()
           binds.append(names)
           binds.append(versions)
-          // A corrupt lease still expires: it is logged by decode and left out of the answer.
-          removed += try await Self.delete(
+          let deleted = try await Self.delete(
             where: "(name, version) IN (SELECT * FROM unnest($1::text[], $2::bigint[]))",
             binds,
-            logger: logger,
             run: run
-          ).compactMap { try? Self.decode($0.record, name: $0.name, logger: logger) }
+          )
+          self.forget(deleted.map(\.name))
+          // A corrupt lease still expires: it is logged by decode and left out of the answer.
+          removed += deleted.compactMap { try? Self.decode($0.record, name: $0.name, logger: logger) }
           if names.count < 1000 { return removed }
         }
       }
     }
-    if !removed.isEmpty { feed.poke() }
+    if !removed.isEmpty { feed.changed() }
     return removed
   }
 
@@ -227,86 +293,69 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
     return nil
   }
 
-  /// Stores the row if its version is still `expected` (-1: there was none), appending to the
-  /// change log and notifying every replica at commit, in one statement; false when another
-  /// write came first and nothing changed.
+  /// Inserts the row (`expected` nil: there was none) or replaces it if its version is still
+  /// `expected`, appending to the change log in the same statement; the new version, or nil
+  /// when another write came first and nothing changed.
   private static func write(
     _ record: Record,
     encoded: ByteBuffer,
-    replacing expected: Int64,
-    logger: Logger,
+    replacing expected: Int64?,
     run: Run
-  ) async throws -> Bool {
-    let upsert = try record.upsert(bytes: encoded, replacing: expected)
-    var binds = upsert.binds
+  ) async throws -> Int64? {
+    let statement =
+      try expected.map { try record.update(bytes: encoded, expected: $0) } ?? record.insert(bytes: encoded)
+    var binds = statement.binds
     let first = binds.count + 1
     binds.append(Record.changeKind)
     binds.append(record.name)
     binds.append(encoded)
-    binds.append(ChangeFeed.channel)
-    let (kind, name, bytes, channel) = ("$\(first)", "$\(first + 1)", "$\(first + 2)", "$\(first + 3)")
-    // The change takes the row's new version as its number. The payload names the change
-    // (number, kind, key) for anyone listening with psql; the feed itself reads the log.
+    let (kind, name, bytes) = ("$\(first)", "$\(first + 1)", "$\(first + 2)")
+    // The change takes the row's new version as its number.
     let sql = """
       WITH stored AS (
-        \(upsert.sql)
+        \(statement.sql)
         RETURNING version
       ), change AS (
         INSERT INTO nsm_changes (seq, kind, name, deleted, record)
         SELECT version, \(kind), \(name), false, \(bytes) FROM stored RETURNING seq
-      ), notified AS (
-        SELECT pg_notify(\(channel), left(change.seq::text || ' ' || \(kind) || ' ' || \(name), 7000)) FROM change
       )
-      SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM notified)
+      SELECT seq FROM change
       """
-    let rows = try await run(PostgresQuery(unsafeSQL: sql, binds: binds))
-    var written = false
-    for try await (stored, notified) in rows.decode((Int64, Int64).self) {
-      guard stored == notified, stored <= 1 else {
-        throw NSMError(
-          .internal,
-          "writing \(Record.kind) '\(record.name)' stored \(stored) rows and sent \(notified) notifications"
-        )
-      }
-      written = stored == 1
-    }
-    return written
+    return try await firstValue(run(PostgresQuery(unsafeSQL: sql, binds: binds)), as: Int64.self)
+  }
+
+  /// Returns once the statement just sent on this connection has committed. PostgresNIO ends a
+  /// statement's rows at CommandComplete, which PostgreSQL sends before an autocommitted
+  /// statement commits (at the Sync that follows); the connection starts the next statement
+  /// only after the ReadyForQuery that comes after the commit. A connection lost in between
+  /// fails this, and so the call: an acknowledged write is a committed one.
+  private static func confirmCommitted(run: Run) async throws {
+    _ = try await firstValue(run("SELECT 1"), as: Int32.self)
   }
 
   /// Deletes the rows `condition` selects (its binds numbered from $1), appending a deletion to
-  /// the change log and notifying every replica at commit for each, in one statement; the
-  /// deleted rows' names and stored bytes.
+  /// the change log for each, in one statement; the deleted rows' names and stored bytes.
   private static func delete(
     where condition: String,
     _ conditionBinds: PostgresBindings,
-    logger: Logger,
     run: Run
   ) async throws -> [(name: String, record: ByteBuffer)] {
     var binds = conditionBinds
-    let first = binds.count + 1
     binds.append(Record.changeKind)
-    binds.append(ChangeFeed.channel)
-    let (kind, channel) = ("$\(first)", "$\(first + 1)")
+    let kind = "$\(binds.count)"
     let sql = """
       WITH removed AS (
         DELETE FROM \(Record.table) WHERE \(condition) RETURNING name, record
       ), change AS (
         INSERT INTO nsm_changes (kind, name, deleted, record) SELECT \(kind), name, true, record FROM removed
-        RETURNING seq, name
-      ), notified AS (
-        SELECT pg_notify(\(channel), left(seq::text || ' ' || \(kind) || ' ' || name, 7000)) FROM change
       )
-      SELECT name, record, (SELECT count(*) FROM notified) FROM removed
+      SELECT name, record FROM removed
       """
-    let rows = try await run(PostgresQuery(unsafeSQL: sql, binds: binds))
     var removed: [(name: String, record: ByteBuffer)] = []
-    var notified: Int64 = 0
-    for try await (name, record, sent) in rows.decode((String, ByteBuffer, Int64).self) {
+    for try await (name, record) in try await run(PostgresQuery(unsafeSQL: sql, binds: binds)).decode(
+      (String, ByteBuffer).self
+    ) {
       removed.append((name, record))
-      notified = sent
-    }
-    guard removed.isEmpty || notified == removed.count else {
-      throw NSMError(.internal, "deleting \(removed.count) \(Record.kind)s sent \(notified) notifications")
     }
     return removed
   }

@@ -16,11 +16,15 @@ public protocol PostgresStorable: RegistryRecord, SwiftProtobuf.Message {
   /// Whether rows of this kind carry `expires_at` (endpoints are leases, services are not).
   static var expires: Bool { get }
 
-  /// Inserts the row, or replaces it only if its `version` is still `expected` (the version
-  /// read before; -1 when there was no row); the new version is drawn from the change log's
-  /// sequence. `registrant` is kept from an existing row by the SQL itself. The store appends
-  /// `RETURNING version`: no row back means another write came first.
-  func upsert(bytes: ByteBuffer, replacing expected: Int64) throws -> PostgresQuery
+  /// Inserts the row unless one of this name exists (`ON CONFLICT DO NOTHING`), its version
+  /// drawn from the change log's sequence. The store appends `RETURNING version`: no row back
+  /// means another write came first.
+  func insert(bytes: ByteBuffer) throws -> PostgresQuery
+
+  /// Replaces the row only if its version is still `expected` (the one read or remembered),
+  /// with a new version from the change log's sequence; `registrant` is left as it is. The store
+  /// appends `RETURNING version`.
+  func update(bytes: ByteBuffer, expected: Int64) throws -> PostgresQuery
 
   /// The WHERE clause (with its binds) selecting what can match `query`; matching is then
   /// finished in Swift with ``RegistryRecord/matches(query:)``, so the semantics are exactly
@@ -33,13 +37,19 @@ extension Registry_NetworkService: PostgresStorable {
   public static var table: String { "nsm_network_services" }
   public static var expires: Bool { false }
 
-  public func upsert(bytes: ByteBuffer, replacing expected: Int64) throws -> PostgresQuery {
+  public func insert(bytes: ByteBuffer) throws -> PostgresQuery {
     """
     INSERT INTO nsm_network_services (name, payload, record, registrant, version, updated_at)
     VALUES (\(name), \(payload), \(bytes), \(registrant), nextval('nsm_changes_seq_seq'), now())
-    ON CONFLICT (name) DO UPDATE SET
-      payload = EXCLUDED.payload, record = EXCLUDED.record, version = EXCLUDED.version, updated_at = now()
-    WHERE nsm_network_services.version = \(expected)
+    ON CONFLICT (name) DO NOTHING
+    """
+  }
+
+  public func update(bytes: ByteBuffer, expected: Int64) throws -> PostgresQuery {
+    """
+    UPDATE nsm_network_services
+    SET payload = \(payload), record = \(bytes), version = nextval('nsm_changes_seq_seq'), updated_at = now()
+    WHERE name = \(name) AND version = \(expected)
     """
   }
 
@@ -56,7 +66,7 @@ extension Registry_NetworkServiceEndpoint: PostgresStorable {
   public static var table: String { "nsm_endpoints" }
   public static var expires: Bool { true }
 
-  public func upsert(bytes: ByteBuffer, replacing expected: Int64) throws -> PostgresQuery {
+  public func insert(bytes: ByteBuffer) throws -> PostgresQuery {
     let labels = try Self.labelsJSON(networkServiceLabels)
     let expires = expiration
     return """
@@ -64,11 +74,18 @@ extension Registry_NetworkServiceEndpoint: PostgresStorable {
         (name, service_names, service_labels, url, expires_at, record, registrant, version, updated_at)
       VALUES (\(name), \(networkServiceNames), \(labels)::jsonb, \(url), \(expires), \(bytes), \(registrant),
               nextval('nsm_changes_seq_seq'), now())
-      ON CONFLICT (name) DO UPDATE SET
-        service_names = EXCLUDED.service_names, service_labels = EXCLUDED.service_labels,
-        url = EXCLUDED.url, expires_at = EXCLUDED.expires_at, record = EXCLUDED.record,
-        version = EXCLUDED.version, updated_at = now()
-      WHERE nsm_endpoints.version = \(expected)
+      ON CONFLICT (name) DO NOTHING
+      """
+  }
+
+  public func update(bytes: ByteBuffer, expected: Int64) throws -> PostgresQuery {
+    let labels = try Self.labelsJSON(networkServiceLabels)
+    let expires = expiration
+    return """
+      UPDATE nsm_endpoints
+      SET service_names = \(networkServiceNames), service_labels = \(labels)::jsonb, url = \(url),
+          expires_at = \(expires), record = \(bytes), version = nextval('nsm_changes_seq_seq'), updated_at = now()
+      WHERE name = \(name) AND version = \(expected)
       """
   }
 
