@@ -75,7 +75,13 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
           remembered = nil
           let stored = current.map { record.carryingOver(from: $0.record) } ?? record
           let encoded = ByteBuffer(bytes: try stored.serializedBytes() as [UInt8])
-          if let version = try await Self.write(stored, encoded: encoded, replacing: current?.version, run: run) {
+          if let version = try await Self.write(
+            stored,
+            encoded: encoded,
+            replacing: current?.version,
+            on: connection,
+            logger: logger
+          ) {
             try await Self.confirmCommitted(run: run)
             self.remember(
               record.name,
@@ -294,34 +300,27 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
   }
 
   /// Inserts the row (`expected` nil: there was none) or replaces it if its version is still
-  /// `expected`, appending to the change log in the same statement; the new version, or nil
-  /// when another write came first and nothing changed.
+  /// `expected`, appending to the change log in the same statement (prepared once per
+  /// connection); the new version, or nil when another write came first and nothing changed.
   private static func write(
     _ record: Record,
     encoded: ByteBuffer,
     replacing expected: Int64?,
-    run: Run
+    on connection: PostgresConnection,
+    logger: Logger
   ) async throws -> Int64? {
-    let statement =
-      try expected.map { try record.update(bytes: encoded, expected: $0) } ?? record.insert(bytes: encoded)
-    var binds = statement.binds
-    let first = binds.count + 1
-    binds.append(Record.changeKind)
-    binds.append(record.name)
-    binds.append(encoded)
-    let (kind, name, bytes) = ("$\(first)", "$\(first + 1)", "$\(first + 2)")
-    // The change takes the row's new version as its number.
-    let sql = """
-      WITH stored AS (
-        \(statement.sql)
-        RETURNING version
-      ), change AS (
-        INSERT INTO nsm_changes (seq, kind, name, deleted, record)
-        SELECT version, \(kind), \(name), false, \(bytes) FROM stored RETURNING seq
-      )
-      SELECT seq FROM change
-      """
-    return try await firstValue(run(PostgresQuery(unsafeSQL: sql, binds: binds)), as: Int64.self)
+    var binds = try record.rowBindings(bytes: encoded)
+    if let expected {
+      binds.append(expected)
+      return try await firstRow(connection.execute(UpdateStatement<Record>(binds: binds), logger: logger))
+    }
+    binds.append(record.registrant)
+    return try await firstRow(connection.execute(InsertStatement<Record>(binds: binds), logger: logger))
+  }
+
+  private static func firstRow(_ rows: AsyncThrowingMapSequence<PostgresRowSequence, Int64>) async throws -> Int64? {
+    for try await version in rows { return version }
+    return nil
   }
 
   /// Returns once the statement just sent on this connection has committed. PostgresNIO ends a

@@ -16,15 +16,23 @@ public protocol PostgresStorable: RegistryRecord, SwiftProtobuf.Message {
   /// Whether rows of this kind carry `expires_at` (endpoints are leases, services are not).
   static var expires: Bool { get }
 
-  /// Inserts the row unless one of this name exists (`ON CONFLICT DO NOTHING`), its version
-  /// drawn from the change log's sequence. The store appends `RETURNING version`: no row back
-  /// means another write came first.
-  func insert(bytes: ByteBuffer) throws -> PostgresQuery
+  /// Inserts the row unless one of this name exists (`ON CONFLICT (name) DO NOTHING`), its
+  /// version drawn from the change log's sequence. Parameters: ``rowBindings(bytes:)``, then
+  /// the registrant. The store prepares it once per connection and appends `RETURNING version`:
+  /// no row back means another write came first.
+  static var insertRow: String { get }
 
-  /// Replaces the row only if its version is still `expected` (the one read or remembered),
-  /// with a new version from the change log's sequence; `registrant` is left as it is. The store
-  /// appends `RETURNING version`.
-  func update(bytes: ByteBuffer, expected: Int64) throws -> PostgresQuery
+  /// Replaces the row only if its version is still the one read or remembered, with a new
+  /// version from the change log's sequence; `registrant` is left as it is. Parameters:
+  /// ``rowBindings(bytes:)``, then the expected version.
+  static var updateRow: String { get }
+
+  /// The parameter numbers of the name and of the record's bytes in ``rowBindings(bytes:)``.
+  static var nameParameter: Int { get }
+  static var recordParameter: Int { get }
+
+  /// The values of the row's columns, numbered from $1, for ``insertRow`` and ``updateRow``.
+  func rowBindings(bytes: ByteBuffer) throws -> PostgresBindings
 
   /// The WHERE clause (with its binds) selecting what can match `query`; matching is then
   /// finished in Swift with ``RegistryRecord/matches(query:)``, so the semantics are exactly
@@ -37,20 +45,31 @@ extension Registry_NetworkService: PostgresStorable {
   public static var table: String { "nsm_network_services" }
   public static var expires: Bool { false }
 
-  public func insert(bytes: ByteBuffer) throws -> PostgresQuery {
+  public static var insertRow: String {
     """
     INSERT INTO nsm_network_services (name, payload, record, registrant, version, updated_at)
-    VALUES (\(name), \(payload), \(bytes), \(registrant), nextval('nsm_changes_seq_seq'), now())
+    VALUES ($3, $1, $2, $4, nextval('nsm_changes_seq_seq'), now())
     ON CONFLICT (name) DO NOTHING
     """
   }
 
-  public func update(bytes: ByteBuffer, expected: Int64) throws -> PostgresQuery {
+  public static var updateRow: String {
     """
     UPDATE nsm_network_services
-    SET payload = \(payload), record = \(bytes), version = nextval('nsm_changes_seq_seq'), updated_at = now()
-    WHERE name = \(name) AND version = \(expected)
+    SET payload = $1, record = $2, version = nextval('nsm_changes_seq_seq'), updated_at = now()
+    WHERE name = $3 AND version = $4
     """
+  }
+
+  public static var nameParameter: Int { 3 }
+  public static var recordParameter: Int { 2 }
+
+  public func rowBindings(bytes: ByteBuffer) throws -> PostgresBindings {
+    var binds = PostgresBindings(capacity: 4)
+    binds.append(payload)
+    binds.append(bytes)
+    binds.append(name)
+    return binds
   }
 
   public static func filter(_ query: Self) throws -> (sql: String, binds: PostgresBindings) {
@@ -66,27 +85,36 @@ extension Registry_NetworkServiceEndpoint: PostgresStorable {
   public static var table: String { "nsm_endpoints" }
   public static var expires: Bool { true }
 
-  public func insert(bytes: ByteBuffer) throws -> PostgresQuery {
-    let labels = try Self.labelsJSON(networkServiceLabels)
-    let expires = expiration
-    return """
-      INSERT INTO nsm_endpoints
-        (name, service_names, service_labels, url, expires_at, record, registrant, version, updated_at)
-      VALUES (\(name), \(networkServiceNames), \(labels)::jsonb, \(url), \(expires), \(bytes), \(registrant),
-              nextval('nsm_changes_seq_seq'), now())
-      ON CONFLICT (name) DO NOTHING
-      """
+  public static var insertRow: String {
+    """
+    INSERT INTO nsm_endpoints
+      (name, service_names, service_labels, url, expires_at, record, registrant, version, updated_at)
+    VALUES ($6, $1, $2::jsonb, $3, $4, $5, $7, nextval('nsm_changes_seq_seq'), now())
+    ON CONFLICT (name) DO NOTHING
+    """
   }
 
-  public func update(bytes: ByteBuffer, expected: Int64) throws -> PostgresQuery {
-    let labels = try Self.labelsJSON(networkServiceLabels)
-    let expires = expiration
-    return """
-      UPDATE nsm_endpoints
-      SET service_names = \(networkServiceNames), service_labels = \(labels)::jsonb, url = \(url),
-          expires_at = \(expires), record = \(bytes), version = nextval('nsm_changes_seq_seq'), updated_at = now()
-      WHERE name = \(name) AND version = \(expected)
-      """
+  public static var updateRow: String {
+    """
+    UPDATE nsm_endpoints
+    SET service_names = $1, service_labels = $2::jsonb, url = $3, expires_at = $4, record = $5,
+        version = nextval('nsm_changes_seq_seq'), updated_at = now()
+    WHERE name = $6 AND version = $7
+    """
+  }
+
+  public static var nameParameter: Int { 6 }
+  public static var recordParameter: Int { 5 }
+
+  public func rowBindings(bytes: ByteBuffer) throws -> PostgresBindings {
+    var binds = PostgresBindings(capacity: 7)
+    binds.append(networkServiceNames)
+    binds.append(try Self.labelsJSON(networkServiceLabels))
+    binds.append(url)
+    binds.append(expiration)
+    binds.append(bytes)
+    binds.append(name)
+    return binds
   }
 
   public static func filter(_ query: Self) throws -> (sql: String, binds: PostgresBindings) {
