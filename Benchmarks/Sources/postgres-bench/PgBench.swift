@@ -50,10 +50,12 @@ struct PgBench: Sendable {
         name text NOT NULL,
         deleted boolean NOT NULL,
         record bytea NOT NULL,
-        at timestamptz NOT NULL DEFAULT now()
+        at timestamptz NOT NULL DEFAULT now(),
+        tx bigint NOT NULL DEFAULT (pg_current_xact_id()::text::bigint)
       )
       """,
       "CREATE INDEX pgbench_changes_at ON pgbench_changes (at)",
+      "CREATE INDEX pgbench_changes_tx_seq ON pgbench_changes (tx, seq)",
     ]
   }
 
@@ -99,25 +101,36 @@ struct PgBench: Sendable {
     """
   }
 
-  /// The registry's Register transaction (PostgresRecordStore.register), statement for
-  /// statement, each its own round trip: BEGIN; the global advisory lock; read the old row; one
-  /// statement appending to the change log, notifying and upserting (data-modifying CTEs);
-  /// COMMIT. (Its own lock key, table and channel.)
-  static func registryTransactionScript(recordHex: String) -> String {
+  /// The registry's Register of a new name (PostgresRecordStore.register), statement for
+  /// statement, each autocommitted: read the row (none); one statement that inserts it unless it
+  /// exists and appends to the change log (data-modifying CTEs); `SELECT 1`, the registry's
+  /// wait for the commit. Its own table and sequence.
+  static func registryInsertScript(recordHex: String) -> String {
     """
     \\set i random(1, 2000000000)
-    BEGIN;
-    SELECT pg_advisory_xact_lock(7018141219212669300);
-    SELECT record FROM pgbench_nse WHERE name = 'pgb-tx-' || :i;
-    WITH change AS (INSERT INTO pgbench_changes (kind, name, deleted, record) VALUES ('nse', 'pgb-tx-' || :i, false, '\\x\(recordHex)'::bytea) RETURNING seq), notified AS (SELECT pg_notify('pgbench_changes', left(change.seq::text || ' nse pgb-tx-' || :i, 7000)) FROM change), stored AS (INSERT INTO pgbench_nse (name, service_names, service_labels, url, expires_at, record, registrant, version, updated_at) SELECT 'pgb-tx-' || :i, ARRAY['ns-1'], '{}'::jsonb, 'tcp://10.0.0.1:5001', now() + interval '1 hour', '\\x\(recordHex)'::bytea, '', change.seq, now() FROM change ON CONFLICT (name) DO UPDATE SET service_names = EXCLUDED.service_names, service_labels = EXCLUDED.service_labels, url = EXCLUDED.url, expires_at = EXCLUDED.expires_at, record = EXCLUDED.record, version = EXCLUDED.version, updated_at = now() RETURNING 1) SELECT (SELECT count(*) FROM notified), (SELECT count(*) FROM stored);
-    COMMIT;
+    SELECT record, registrant, version FROM pgbench_nse WHERE name = 'pgb-tx-' || :i;
+    WITH stored AS (INSERT INTO pgbench_nse (name, service_names, service_labels, url, expires_at, record, registrant, version, updated_at) VALUES ('pgb-tx-' || :i, ARRAY['ns-1'], '{}'::jsonb, 'tcp://10.0.0.1:5001', now() + interval '1 hour', '\\x\(recordHex)'::bytea, '', nextval('pgbench_changes_seq_seq'), now()) ON CONFLICT (name) DO NOTHING RETURNING version), change AS (INSERT INTO pgbench_changes (seq, kind, name, deleted, record) SELECT version, 'nse', 'pgb-tx-' || :i, false, '\\x\(recordHex)'::bytea FROM stored RETURNING seq) SELECT seq FROM change;
+    SELECT 1;
+
+    """
+  }
+
+  /// The registry's lease refresh of a row it wrote before (it remembers the row's version, so
+  /// it reads nothing first): one statement that replaces the row if its version is the one
+  /// remembered and appends to the change log; `SELECT 1`. pgbench keeps nothing between
+  /// transactions, so the version condition here compares the column with itself.
+  static func registryRefreshScript(rows: Int, recordHex: String) -> String {
+    """
+    \\set i random(0, \(rows - 1))
+    WITH stored AS (UPDATE pgbench_nse SET service_names = ARRAY['ns-1'], service_labels = '{}'::jsonb, url = 'tcp://10.0.0.1:5001', expires_at = now() + interval '1 hour', record = '\\x\(recordHex)'::bytea, version = nextval('pgbench_changes_seq_seq'), updated_at = now() WHERE name = 'pgb-nse-' || :i AND version = version RETURNING version), change AS (INSERT INTO pgbench_changes (seq, kind, name, deleted, record) SELECT version, 'nse', 'pgb-nse-' || :i, false, '\\x\(recordHex)'::bytea FROM stored RETURNING seq) SELECT seq FROM change;
+    SELECT 1;
 
     """
   }
 
   private func arguments(clients: Int, threads: Int, seconds: Int, script: String) -> [String] {
     [
-      "-h", host, "-p", "\(port)", "-U", user, "-n", "-M", "extended",
+      "-h", host, "-p", "\(port)", "-U", user, "-n", "-M", "prepared",
       "-c", "\(clients)", "-j", "\(min(threads, clients))", "-T", "\(seconds)", "-f", script,
     ]
   }

@@ -22,7 +22,7 @@ struct PostgresBench: AsyncParsableCommand {
       Starts a throwaway PostgreSQL server (TestPostgres from NSMTesting, fsync=off) and, unless \
       --no-fsync-on, a second pass on a server of its own with fsync=on. Per pass: Register and \
       Find-by-name over gRPC against a RegistryServer on a PostgresDatabase, pgbench with an \
-      equivalent upsert, select and the registry's whole write transaction, and watch fan-out \
+      equivalent upsert, select and the registry's own write statements, and watch fan-out \
       to watchers on two replicas. Prints Markdown on standard output; progress goes to \
       standard error. Every server it starts is stopped at the end.
       """
@@ -90,6 +90,22 @@ struct PostgresBench: AsyncParsableCommand {
   @Option(help: "Give up (stopping every server started) after this many seconds.")
   var timeLimit = 600
 
+  @Option(
+    help: """
+      Instead of the scenarios: a sustained lease-refresh load, for each of these endpoint counts       (comma-separated), on two replicas, on a server with fsync=on (fsync=off with --no-fsync-on).
+      """
+  )
+  var refreshLoad: String?
+
+  @Option(help: "Seconds between two refreshes of one endpoint in the refresh load.")
+  var refreshPeriod = 20
+
+  @Option(help: "Measured seconds of each refresh load (after one unmeasured period).")
+  var refreshMeasured = 20
+
+  @Option(help: "Refreshes in flight per replica in the refresh load.")
+  var refreshConcurrency = 16
+
   func run() async throws {
     LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
     // Ctrl-C, SIGTERM and the time limit end the process through exit(), whose handlers stop
@@ -128,6 +144,36 @@ struct PostgresBench: AsyncParsableCommand {
       events: eventCount,
       warmupEvents: warmupEvents
     )
+    if let refreshLoad {
+      let counts = refreshLoad.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+      guard !counts.isEmpty, counts.allSatisfy({ $0 >= 2 }) else {
+        throw ValidationError("--refresh-load takes endpoint counts, e.g. 10000,50000")
+      }
+      let server = fsyncOn ? try await BenchServer.durable() : try await BenchServer.testPostgres()
+      var results: [RefreshLoadResult] = []
+      do {
+        for count in counts {
+          let result = try await runRefreshLoad(
+            on: server,
+            endpoints: count,
+            period: .seconds(refreshPeriod),
+            measured: .seconds(refreshMeasured),
+            concurrency: refreshConcurrency,
+            pool: pool
+          )
+          progress(
+            "refresh load \(count): \(format(result.achievedRate, digits: 0))/s of \(format(result.targetRate, digits: 0))/s"
+          )
+          results.append(result)
+        }
+      } catch {
+        await server.stop()
+        throw error
+      }
+      await server.stop()
+      print(refreshLoadReport(results, server: server.label, concurrency: refreshConcurrency, pool: pool))
+      return
+    }
     let startedAt = Date()
     let loadBefore = loadAverage()
     let fdatasync = fdatasyncProbe()
@@ -345,6 +391,21 @@ private func measure(on server: BenchServer, settings: Settings) async throws ->
             _ = try await store.register(Fixtures.endpoint("bench-store-\(index)-\(sequence)", expiresIn: 3600))
           }
         )
+        // A lease refresh: the Register of a name that is there, as every endpoint sends about
+        // every 20 s.
+        progress("store refresh ...")
+        rows.append(
+          try await runClosedLoop(
+            name: "Store refresh (PostgresRecordStore, no gRPC)",
+            storeSize: try await database.count("nsm_endpoints"),
+            clients: Array(repeating: database.endpoints, count: settings.clients),
+            warmup: settings.warmup,
+            plan: settings.plan,
+            databaseCPU: databaseCPU
+          ) { store, _, _ in
+            _ = try await store.register(Fixtures.endpoint(endpointName(Int.random(in: 0..<preload))))
+          }
+        )
         try await pgbenchRow(
           "pgbench single-row upsert",
           PgBench.upsertScript(recordHex: hex),
@@ -352,9 +413,15 @@ private func measure(on server: BenchServer, settings: Settings) async throws ->
           size: try await database.count("pgbench_nse")
         )
         try await pgbenchRow(
-          "pgbench registry's write transaction",
-          PgBench.registryTransactionScript(recordHex: hex),
-          "registry-transaction",
+          "pgbench registry's write, new names",
+          PgBench.registryInsertScript(recordHex: hex),
+          "registry-write",
+          size: try await database.count("pgbench_nse")
+        )
+        try await pgbenchRow(
+          "pgbench registry's write, refresh",
+          PgBench.registryRefreshScript(rows: preload, recordHex: hex),
+          "registry-refresh",
           size: try await database.count("pgbench_nse")
         )
         return (serverSettings, rows, preloadRate, bytes.count)

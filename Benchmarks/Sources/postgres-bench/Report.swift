@@ -27,7 +27,7 @@ func report(
     "postgres-bench \(ISO8601DateFormatter().string(from: startedAt)): \(build) build, "
       + "\(info.activeProcessorCount) cores, \(info.operatingSystemVersionString); "
       + "\(settings.clients) gRPC clients closed-loop, \(format(settings.warmup.seconds, digits: 1)) s warm-up, \(measured); "
-      + "pgbench -c \(settings.clients) -j \(min(settings.pgbenchThreads, settings.clients)) -M extended "
+      + "pgbench -c \(settings.clients) -j \(min(settings.pgbenchThreads, settings.clients)) -M prepared "
       + "-T \(settings.pgbenchSeconds) after an unrecorded -T \(settings.pgbenchWarmup); "
       + "pool \(settings.pool) connections per replica; \(settings.preload) NSEs preloaded; "
       + "wall time \(format(wallTime.seconds, digits: 0)) s"
@@ -71,9 +71,11 @@ func report(
     let lookup = find("Registry Find")
     let select = find("pgbench select")
     let upsert = find("pgbench single-row upsert")
-    let transaction = find("pgbench registry's")
+    let write = find("pgbench registry's write, new")
+    let refreshWrite = find("pgbench registry's write, refresh")
     let storeFind = find("Store find")
     let storeRegister = find("Store register")
+    let storeRefresh = find("Store refresh")
     func ratio(_ name: String, _ numerator: ScenarioResult?, _ denominator: ScenarioResult?) -> String? {
       guard let numerator, let denominator else { return nil }
       let throughput = numerator.opsPerSecond / denominator.opsPerSecond
@@ -86,11 +88,14 @@ func report(
     lines.append("| --- | ---: | ---: | ---: |")
     lines += [
       ratio("Registry Register / pgbench single-row upsert", register, upsert),
+      ratio("Store register / pgbench single-row upsert", storeRegister, upsert),
+      ratio("Store refresh / pgbench single-row upsert", storeRefresh, upsert),
       ratio("Registry Find-by-name / pgbench select by primary key", lookup, select),
-      ratio("Registry Register / pgbench registry's write transaction", register, transaction),
-      ratio("pgbench registry's write transaction / pgbench single-row upsert", transaction, upsert),
+      ratio("Registry Register / pgbench registry's write, new names", register, write),
+      ratio("pgbench registry's write, new names / pgbench single-row upsert", write, upsert),
       ratio("Store find / pgbench select by primary key", storeFind, select),
-      ratio("Store register / pgbench registry's write transaction", storeRegister, transaction),
+      ratio("Store register / pgbench registry's write, new names", storeRegister, write),
+      ratio("Store refresh / pgbench registry's write, refresh", storeRefresh, refreshWrite),
       ratio("Registry Find-by-name / store find", lookup, storeFind),
       ratio("Registry Register / store register", register, storeRegister),
     ].compactMap { $0 }
