@@ -133,10 +133,43 @@ extension Registry_NetworkServiceEndpoint: PostgresStorable {
     return clause.build()
   }
 
+  /// `{"service": {"label": "value"}}`, keys sorted. Written by hand: Foundation's
+  /// JSONSerialization cost 1.5 % of a lease refresh.
   static func labelsJSON(_ labels: [String: Registry_NetworkServiceLabels]) throws -> String {
-    let plain = labels.mapValues(\.labels)
-    let data = try JSONSerialization.data(withJSONObject: plain, options: [.sortedKeys])
-    return String(decoding: data, as: UTF8.self)
+    var json = "{"
+    for (index, service) in labels.keys.sorted().enumerated() {
+      if index > 0 { json += "," }
+      appendJSONString(service, to: &json)
+      json += ":{"
+      let values = labels[service]?.labels ?? [:]
+      for (position, key) in values.keys.sorted().enumerated() {
+        if position > 0 { json += "," }
+        appendJSONString(key, to: &json)
+        json += ":"
+        appendJSONString(values[key] ?? "", to: &json)
+      }
+      json += "}"
+    }
+    return json + "}"
+  }
+
+  /// A JSON string literal (RFC 8259: quote, backslash and control characters escaped).
+  static func appendJSONString(_ text: String, to json: inout String) {
+    json += "\""
+    for scalar in text.unicodeScalars {
+      switch scalar {
+      case "\"": json += "\\\""
+      case "\\": json += "\\\\"
+      case "\n": json += "\\n"
+      case "\r": json += "\\r"
+      case "\t": json += "\\t"
+      case _ where scalar.value < 0x20:
+        let hex = String(scalar.value, radix: 16)
+        json += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+      default: json.unicodeScalars.append(scalar)
+      }
+    }
+    json += "\""
   }
 }
 

@@ -24,6 +24,8 @@ private func withChange<Record: PostgresStorable>(_ row: String, _: Record.Type)
 /// ``PostgresStorable/insertRow`` with its change.
 struct InsertStatement<Record: PostgresStorable>: PostgresPreparedStatement {
   typealias Row = Int64
+  // Asked on every execution: the default, the type's reflected name, cost 0.7 % of a refresh.
+  static var name: String { "nsm_insert_" + Record.changeKind }
   static var sql: String { withChange(Record.insertRow, Record.self) }
   let binds: PostgresBindings
   func makeBindings() -> PostgresBindings { binds }
@@ -33,6 +35,7 @@ struct InsertStatement<Record: PostgresStorable>: PostgresPreparedStatement {
 /// ``PostgresStorable/updateRow`` with its change.
 struct UpdateStatement<Record: PostgresStorable>: PostgresPreparedStatement {
   typealias Row = Int64
+  static var name: String { "nsm_update_" + Record.changeKind }
   static var sql: String { withChange(Record.updateRow, Record.self) }
   let binds: PostgresBindings
   func makeBindings() -> PostgresBindings { binds }
