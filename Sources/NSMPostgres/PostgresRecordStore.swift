@@ -312,10 +312,10 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
     var binds = try record.rowBindings(bytes: encoded)
     if let expected {
       binds.append(expected)
-      return try await firstRow(connection.execute(UpdateStatement<Record>(binds: binds), logger: logger))
+      return try await firstRow(connection.execute(WriteStatement<Record, Update>(binds: binds), logger: logger))
     }
     binds.append(record.registrant)
-    return try await firstRow(connection.execute(InsertStatement<Record>(binds: binds), logger: logger))
+    return try await firstRow(connection.execute(WriteStatement<Record, Insert>(binds: binds), logger: logger))
   }
 
   private static func firstRow(_ rows: AsyncThrowingMapSequence<PostgresRowSequence, Int64>) async throws -> Int64? {

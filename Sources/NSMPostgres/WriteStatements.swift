@@ -21,22 +21,30 @@ private func withChange<Record: PostgresStorable>(_ row: String, _: Record.Type)
   """
 }
 
-/// ``PostgresStorable/insertRow`` with its change.
-struct InsertStatement<Record: PostgresStorable>: PostgresPreparedStatement {
-  typealias Row = Int64
-  // Asked on every execution: the default, the type's reflected name, cost 0.7 % of a refresh.
-  static var name: String { "nsm_insert_" + Record.changeKind }
-  static var sql: String { withChange(Record.insertRow, Record.self) }
-  let binds: PostgresBindings
-  func makeBindings() -> PostgresBindings { binds }
-  func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
+/// Which of the two writes a ``WriteStatement`` is.
+protocol WriteKind {
+  static var label: String { get }
+  static func row<Record: PostgresStorable>(_: Record.Type) -> String
 }
 
-/// ``PostgresStorable/updateRow`` with its change.
-struct UpdateStatement<Record: PostgresStorable>: PostgresPreparedStatement {
+/// ``PostgresStorable/insertRow``: the first registration of a name.
+enum Insert: WriteKind {
+  static var label: String { "insert" }
+  static func row<Record: PostgresStorable>(_: Record.Type) -> String { Record.insertRow }
+}
+
+/// ``PostgresStorable/updateRow``: a write over the version read or remembered.
+enum Update: WriteKind {
+  static var label: String { "update" }
+  static func row<Record: PostgresStorable>(_: Record.Type) -> String { Record.updateRow }
+}
+
+/// One write with its change-log entry; the row's new version back.
+struct WriteStatement<Record: PostgresStorable, Kind: WriteKind>: PostgresPreparedStatement {
   typealias Row = Int64
-  static var name: String { "nsm_update_" + Record.changeKind }
-  static var sql: String { withChange(Record.updateRow, Record.self) }
+  // Asked on every execution: the default, the type's reflected name, cost 0.7 % of a refresh.
+  static var name: String { "nsm_\(Kind.label)_\(Record.changeKind)" }
+  static var sql: String { withChange(Kind.row(Record.self), Record.self) }
   let binds: PostgresBindings
   func makeBindings() -> PostgresBindings { binds }
   func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
