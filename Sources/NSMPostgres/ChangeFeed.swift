@@ -266,26 +266,10 @@ public final class ChangeFeed: Service, Sendable {
     while true {
       let after = state.withLock { $0.position }
       // One statement, one snapshot: the horizon and the rows below it agree.
-      let rows = try await client.query(
-        """
-        WITH now AS (
-          SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
-                 (SELECT pruned_tx FROM nsm_change_horizon WHERE id = 1) AS pruned,
-                 pg_postmaster_start_time()::text AS started
-        )
-        SELECT now.xmin, now.pruned, now.started, c.seq, c.tx, c.kind, c.deleted, c.record
-        FROM now LEFT JOIN LATERAL (
-          SELECT seq, tx, kind, deleted, record FROM nsm_changes
-          WHERE (tx, seq) > (\(after.tx), \(after.seq)) AND tx < now.xmin
-          ORDER BY tx, seq LIMIT \(Self.readLimit)
-        ) c ON true
-        """
-      )
+      let rows = try await client.execute(ReadStatement(after: after))
       var changes: [Change] = []
       var (pruned, started): (Int64, String) = (0, "")
-      for try await (_, prunedTx, serverStart, seq, tx, kind, deleted, record) in rows.decode(
-        (Int64, Int64, String, Int64?, Int64?, String?, Bool?, ByteBuffer?).self
-      ) {
+      for try await (prunedTx, serverStart, seq, tx, kind, deleted, record) in rows {
         (pruned, started) = (prunedTx, serverStart)
         guard let seq, let tx, let kind, let deleted, let record else { continue }
         changes.append(Change(seq: seq, tx: tx, kind: kind, deleted: deleted, record: Array(record.readableBytesView)))
@@ -440,6 +424,42 @@ public final class ChangeFeed: Service, Sendable {
       Task { self?.state.withLock { $0.watchers[Record.changeKind]?.remove(id) } }
     }
     return events
+  }
+}
+
+/// The feed's read of the log: the changes after a position and below the oldest running
+/// transaction, with what pruning removed and when the server started. Prepared once per
+/// connection: planning it took three quarters of its time (pg_stat_statements under a refresh
+/// load: 2.5 s of planning and 0.9 s of execution for 10,195 reads).
+struct ReadStatement: PostgresPreparedStatement {
+  typealias Row = (Int64, String, Int64?, Int64?, String?, Bool?, ByteBuffer?)
+  static var name: String { "nsm_read_changes" }
+  static var sql: String {
+    """
+    WITH now AS (
+      SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
+             (SELECT pruned_tx FROM nsm_change_horizon WHERE id = 1) AS pruned,
+             pg_postmaster_start_time()::text AS started
+    )
+    SELECT now.pruned, now.started, c.seq, c.tx, c.kind, c.deleted, c.record
+    FROM now LEFT JOIN LATERAL (
+      SELECT seq, tx, kind, deleted, record FROM nsm_changes
+      WHERE (tx, seq) > ($1, $2) AND tx < now.xmin
+      ORDER BY tx, seq LIMIT \(ChangeFeed.readLimit)
+    ) c ON true
+    """
+  }
+  let after: ChangeFeed.Position
+
+  func makeBindings() -> PostgresBindings {
+    var binds = PostgresBindings(capacity: 2)
+    binds.append(after.tx)
+    binds.append(after.seq)
+    return binds
+  }
+
+  func decodeRow(_ row: PostgresRow) throws -> Row {
+    try row.decode(Row.self)
   }
 }
 
