@@ -106,6 +106,9 @@ struct PostgresBench: AsyncParsableCommand {
   @Option(help: "Refreshes in flight per replica in the refresh load.")
   var refreshConcurrency = 16
 
+  @Flag(help: "With --refresh-load: load pg_stat_statements and print what the server ran in each measured window.")
+  var statements = false
+
   func run() async throws {
     LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
     // Ctrl-C, SIGTERM and the time limit end the process through exit(), whose handlers stop
@@ -149,7 +152,11 @@ struct PostgresBench: AsyncParsableCommand {
       guard !counts.isEmpty, counts.allSatisfy({ $0 >= 2 }) else {
         throw ValidationError("--refresh-load takes endpoint counts, e.g. 10000,50000")
       }
-      let server = fsyncOn ? try await BenchServer.durable() : try await BenchServer.testPostgres()
+      let settings =
+        statements ? ["shared_preload_libraries=pg_stat_statements", "pg_stat_statements.track_planning=on"] : []
+      let server =
+        fsyncOn
+        ? try await BenchServer.durable(settings: settings) : try await BenchServer.testPostgres(settings: settings)
       var results: [RefreshLoadResult] = []
       do {
         for count in counts {
@@ -159,7 +166,8 @@ struct PostgresBench: AsyncParsableCommand {
             period: .seconds(refreshPeriod),
             measured: .seconds(refreshMeasured),
             concurrency: refreshConcurrency,
-            pool: pool
+            pool: pool,
+            statements: statements
           )
           progress(
             "refresh load \(count): \(format(result.achievedRate, digits: 0))/s of \(format(result.targetRate, digits: 0))/s"
@@ -172,6 +180,10 @@ struct PostgresBench: AsyncParsableCommand {
       }
       await server.stop()
       print(refreshLoadReport(results, server: server.label, concurrency: refreshConcurrency, pool: pool))
+      for result in results where !result.statements.isEmpty {
+        print("\nStatements the server ran while \(result.endpoints) endpoints refreshed (pg_stat_statements):\n")
+        print(result.statements)
+      }
       return
     }
     let startedAt = Date()

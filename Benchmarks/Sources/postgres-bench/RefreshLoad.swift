@@ -24,6 +24,8 @@ struct RefreshLoadResult: Sendable {
   /// `pg_stat_wal` over the measured window: WAL flushes and records.
   var walSyncs: Int64
   var walRecords: Int64
+  /// With `statements`: pg_stat_statements over the measured window, as a Markdown table.
+  var statements = ""
 
   var targetRate: Double { Double(endpoints) / period.seconds }
   /// Refreshes done per second of the time they took (longer than the window when a backlog
@@ -61,13 +63,15 @@ func runRefreshLoad(
   period: Duration,
   measured: Duration,
   concurrency: Int,
-  pool: Int
+  pool: Int,
+  statements: Bool = false
 ) async throws -> RefreshLoadResult {
   let url = try await server.makeDatabase()
   return try await withDatabase(url, poolSize: pool) { a in
     try await withDatabase(url, poolSize: pool) { b in
       progress("refresh load: loading \(endpoints) endpoints ...")
       try await preload(endpoints, into: a)
+      if statements { try await a.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements") }
       guard let backend = pid_t(try await a.texts("SELECT pg_backend_pid()::text").first ?? ""),
         let postmaster = procStat(backend)?.parent
       else { throw BenchError("cannot find the PostgreSQL server's processes in /proc") }
@@ -115,10 +119,12 @@ func runRefreshLoad(
         }
         try await clock.sleep(until: measureFrom)
         before = (processCPUTime(), processTreeCPU(root: postmaster), try await walCounters(a))
+        if statements { try await a.execute("SELECT pg_stat_statements_reset()") }
         try await group.waitForAll()
       }
       let after = (processCPUTime(), processTreeCPU(root: postmaster), try await walCounters(a))
       let state = shared.state.withLock { $0 }
+      let ran = statements ? try await statementTable(a) : ""
       return RefreshLoadResult(
         endpoints: endpoints,
         period: period,
@@ -131,7 +137,8 @@ func runRefreshLoad(
         benchCPU: after.0 - before.cpu,
         databaseCPU: after.1.flatMap { a in before.database.map { a - $0 } },
         walSyncs: after.2.0 - before.wal.0,
-        walRecords: after.2.1 - before.wal.1
+        walRecords: after.2.1 - before.wal.1,
+        statements: ran
       )
     }
   }
@@ -165,6 +172,29 @@ private func preload(_ count: Int, into database: NSMPostgres.PostgresDatabase) 
     )
   }
   try await database.execute("ANALYZE nsm_endpoints")
+}
+
+/// The statements that took the most server time, calls and times per call.
+private func statementTable(_ database: NSMPostgres.PostgresDatabase) async throws -> String {
+  let rows = try await database.texts(
+    """
+    SELECT calls::text || '|' || round(total_exec_time)::text || '|' || round(total_plan_time)::text || '|'
+           || round(1000 * (total_exec_time + total_plan_time) / greatest(calls, 1))::text || '|'
+           || replace(left(regexp_replace(query, '\\s+', ' ', 'g'), 110), '|', '/')
+    FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 12
+    """
+  )
+  var lines = [
+    "| Calls | Execute ms | Plan ms | µs per call | Statement |",
+    "| ---: | ---: | ---: | ---: | --- |",
+  ]
+  for row in rows {
+    let parts = row.split(separator: "|", maxSplits: 4, omittingEmptySubsequences: false)
+    lines.append(
+      "| " + parts.map { String($0).replacingOccurrences(of: "`", with: "'") }.joined(separator: " | ") + " |"
+    )
+  }
+  return lines.joined(separator: "\n")
 }
 
 private func walCounters(_ database: NSMPostgres.PostgresDatabase) async throws -> (Int64, Int64) {

@@ -12,8 +12,8 @@ struct BenchServer: Sendable {
 
   /// `TestPostgres.start()` (NSMTesting): initdb in a temporary folder, postgres with
   /// `-c fsync=off` (as the test suite runs it).
-  static func testPostgres() async throws -> BenchServer {
-    let server = try await TestPostgres.start()
+  static func testPostgres(settings: [String] = []) async throws -> BenchServer {
+    let server = try await TestPostgres.start(settings: settings)
     return BenchServer(
       label: "TestPostgres.start() (Sources/NSMTesting/TestPostgres.swift: initdb, postgres -c fsync=off)",
       makeDatabase: { try await server.makeDatabase() },
@@ -23,8 +23,8 @@ struct BenchServer: Sendable {
 
   /// The same kind of throwaway server with `fsync=on` and `synchronous_commit=on`
   /// (PostgreSQL's defaults): every commit waits for its WAL flush.
-  static func durable() async throws -> BenchServer {
-    let server = try await TestPostgres.start(durable: true)
+  static func durable(settings: [String] = []) async throws -> BenchServer {
+    let server = try await TestPostgres.start(durable: true, settings: settings)
     return BenchServer(
       label: "TestPostgres.start(durable: true) (initdb, postgres -c fsync=on -c synchronous_commit=on)",
       makeDatabase: { try await server.makeDatabase() },
