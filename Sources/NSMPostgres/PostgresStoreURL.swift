@@ -65,6 +65,10 @@ public struct PostgresStoreURL: Sendable, CustomStringConvertible {
     // store's calls must still get `poolSize` of their own.
     configuration.options.maximumConnections = poolSize + 1
     configuration.options.connectTimeout = .seconds(3)
+    // The store's prepared statements (a write, the change feed's read) have one good plan
+    // whatever their parameters; under load PostgreSQL otherwise went back to planning the
+    // feed's read on every call (custom plans looked cheaper to its estimate).
+    configuration.options.additionalStartupParameters = [("plan_cache_mode", "force_generic_plan")]
     self.configuration = configuration
     description = Self.redacted(text)
   }
