@@ -32,7 +32,28 @@ struct KernelRelayTests {
     try Data("#!/bin/sh\nexec \(TestNamespaces.ip) netns exec \(namespaces.name(role)) nft \"$@\"\n".utf8)
       .write(to: wrapper)
     try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper.path)
+    try waitUntilRunnable(wrapper)
     return try KernelRelay(owner: owner, inside: inside, outside: outside, nft: wrapper.path, sysctl: sysctl.path)
+  }
+
+  /// A process another test forks while `script` was still open for writing holds that
+  /// descriptor until it execs, and running the script meanwhile fails with "Text file busy"
+  /// (it did once in CI): try it until it runs.
+  static func waitUntilRunnable(_ script: URL) throws {
+    for attempt in 1...100 {
+      let process = Process()
+      process.executableURL = script
+      process.arguments = ["--version"]
+      process.standardOutput = FileHandle.nullDevice
+      process.standardError = FileHandle.nullDevice
+      do {
+        try process.run()
+        process.waitUntilExit()
+        return
+      } catch  where attempt < 100 {
+        usleep(20_000)
+      }
+    }
   }
 
   /// Runs `body` with a new folder, removed after.
