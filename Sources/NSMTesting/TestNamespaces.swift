@@ -18,7 +18,10 @@ public struct TestNamespaces: Sendable {
     _ roles: [String],
     _ body: (TestNamespaces) async throws -> Result
   ) async throws -> Result {
-    let tag = String(UUID().uuidString.prefix(6)).lowercased()
+    sweepOnce()
+    // The owner's process id in the name: a run killed with -9 never reaches the `defer`
+    // below, and the next run deletes what it left (``sweepOnce()``).
+    let tag = "\(getpid())x" + String(UUID().uuidString.prefix(4)).lowercased()
     var names: [String: String] = [:]
     for role in roles { names[role] = "nsmt-\(tag)-\(role)" }
     let namespaces = TestNamespaces(names: names)
@@ -30,6 +33,22 @@ public struct TestNamespaces: Sendable {
       try await namespaces.mustRun([ip, "-n", name, "link", "set", "lo", "up"])
     }
     return try await body(namespaces)
+  }
+
+  /// Namespaces of test processes that no longer run (killed before they could clean up),
+  /// deleted once per process.
+  static let sweep: Void = sweepStale()
+
+  static func sweepOnce() { _ = sweep }
+
+  /// Deletes every `nsmt-<pid>x...` namespace whose process `pid` does not exist.
+  public static func sweepStale() {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []
+    for entry in entries where entry.hasPrefix("nsmt-") {
+      let owner = entry.dropFirst("nsmt-".count).prefix { $0 != "x" }
+      guard let pid = pid_t(owner), pid > 0, kill(pid, 0) != 0, errno == ESRCH else { continue }
+      _ = try? Process.run(URL(fileURLWithPath: ip), arguments: ["netns", "delete", entry])
+    }
   }
 
   public func name(_ role: String) -> String { names[role]! }
