@@ -41,8 +41,6 @@ public final class ChangeFeed: Service, Sendable {
     /// Every change of every transaction before `xmin`.
     static func below(_ xmin: Int64) -> Position { Position(tx: xmin - 1, seq: .max) }
 
-    static func max(_ lhs: Position, _ rhs: Position) -> Position { lhs < rhs ? rhs : lhs }
-
     static func < (lhs: Position, rhs: Position) -> Bool { (lhs.tx, lhs.seq) < (rhs.tx, rhs.seq) }
   }
 
@@ -191,7 +189,7 @@ public final class ChangeFeed: Service, Sendable {
         )
         for try await (xmin, started, pruned, tx, seq) in rows.decode((Int64, String, Int64, Int64?, Int64?).self) {
           state.withLock {
-            $0.position = Position.max(Position(tx: tx ?? 0, seq: seq ?? 0), .below(pruned + 1))
+            $0.position = Swift.max(Position(tx: tx ?? 0, seq: seq ?? 0), .below(pruned + 1))
             $0.serverStart = started
             $0.floor = xmin
             $0.started = true

@@ -60,18 +60,7 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
         let run: Run = { try await connection.query($0, logger: logger) }
         var remembered = self.remembered(record.name)
         while true {
-          let current: Current?
-          if let row = remembered {
-            // Refused on a remembered row: the row may have changed owner since; read it.
-            guard Self.admits(admit, row.registrant) else {
-              remembered = nil
-              continue
-            }
-            current = row
-          } else {
-            current = try await Self.current(record.name, logger: logger, run: run)
-            try admit?(current?.registrant)
-          }
+          let current = try await Self.row(record.name, remembered: remembered, admit: admit, logger: logger, run: run)
           remembered = nil
           let stored = current.map { record.carryingOver(from: $0.record) } ?? record
           let encoded = ByteBuffer(bytes: try stored.serializedBytes() as [UInt8])
@@ -106,14 +95,8 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
         let run: Run = { try await connection.query($0, logger: logger) }
         var remembered = self.remembered(name)
         while true {
-          let current: Current?
-          if let row = remembered, Self.admits(admit, row.registrant) {
-            current = row
-          } else {
-            // Read (and decode): a corrupt row fails with DATA_LOSS and stays.
-            current = try await Self.current(name, logger: logger, run: run)
-            try admit?(current?.registrant)
-          }
+          // A corrupt row fails the read with DATA_LOSS, before anything is deleted.
+          let current = try await Self.row(name, remembered: remembered, admit: admit, logger: logger, run: run)
           remembered = nil
           guard let current else { return nil }
           var binds = Self.binds(name)
@@ -132,9 +115,20 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
     return removed
   }
 
-  private static func admits(_ admit: RegistrantCheck?, _ registrant: String) -> Bool {
-    guard let admit else { return true }
-    return (try? admit(registrant)) != nil
+  /// The row to decide on, checked: the remembered one if the check admits it, else the row as
+  /// read now. A refusal of a remembered row does not count (the name may have changed owner
+  /// since); only one of the row as it is.
+  private static func row(
+    _ name: String,
+    remembered: Current?,
+    admit: RegistrantCheck?,
+    logger: Logger,
+    run: Run
+  ) async throws -> Current? {
+    if let row = remembered, admit == nil || (try? admit?(row.registrant)) != nil { return row }
+    let current = try await Self.current(name, logger: logger, run: run)
+    try admit?(current?.registrant)
+    return current
   }
 
   private func remembered(_ name: String) -> Current? {
