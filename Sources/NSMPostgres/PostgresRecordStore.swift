@@ -37,6 +37,11 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
   private let deadline: Duration
   private let logger: Logger
   private let known = Mutex<[String: Current]>([:])
+  private let updates: WriteBatcher<RowUpdate<Record>, Int64?>
+
+  /// Batches of refreshes written at once by one replica; more wait and go together next.
+  static var batchesAtOnce: Int { 2 }
+  static var batchLimit: Int { 500 }
 
   init(
     client: PostgresClient,
@@ -48,44 +53,116 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
     self.feed = feed
     self.deadline = deadline
     self.logger = logger
+    self.updates = WriteBatcher(limit: Self.batchesAtOnce, maxBatch: Self.batchLimit) { rows in
+      do {
+        return try await withStoreDeadline(deadline, operation: "register \(Record.kind)s") {
+          try await client.withConnection { connection in
+            await Self.writeRows(rows, on: connection, logger: logger)
+          }
+        }
+      } catch {
+        return rows.map { _ in .failure(error) }
+      }
+    }
   }
 
   /// Open watches on this replica (of every record kind: they share the change feed).
   public var watcherCount: Int { feed.watcherCount }
 
   public func register(_ record: Record, admit: RegistrantCheck?) async throws -> Record {
-    let (client, logger) = (self.client, self.logger)
+    let (client, logger, updates) = (self.client, self.logger, self.updates)
     let stored = try await withStoreDeadline(deadline, operation: "register \(Record.kind)") {
-      try await client.withConnection { connection in
-        let run: Run = { try await connection.query($0, logger: logger) }
-        var remembered = self.remembered(record.name)
-        while true {
-          let current = try await Self.row(record.name, remembered: remembered, admit: admit, logger: logger, run: run)
-          remembered = nil
-          let stored = current.map { record.carryingOver(from: $0.record) } ?? record
-          let encoded = ByteBuffer(bytes: try stored.serializedBytes() as [UInt8])
-          if let version = try await Self.write(
-            stored,
-            encoded: encoded,
-            replacing: current?.version,
-            on: connection,
-            logger: logger
-          ) {
-            try await Self.confirmCommitted(run: run)
-            self.remember(
-              record.name,
-              Current(record: stored, registrant: current?.registrant ?? stored.registrant, version: version)
-            )
-            return stored
+      let run: Run = { try await client.query($0, logger: logger) }
+      var remembered = self.remembered(record.name)
+      while true {
+        let current = try await Self.row(record.name, remembered: remembered, admit: admit, logger: logger, run: run)
+        remembered = nil
+        let stored = current.map { record.carryingOver(from: $0.record) } ?? record
+        let encoded = ByteBuffer(bytes: try stored.serializedBytes() as [UInt8])
+        let version: Int64?
+        if let current {
+          // Most writes are lease refreshes of a row this replica wrote: they go in batches.
+          version = try await updates.submit(
+            RowUpdate(record: stored, bytes: encoded, expected: current.version),
+            key: record.name
+          )
+        } else {
+          version = try await client.withConnection { connection in
+            guard let version = try await Self.insert(stored, encoded: encoded, on: connection, logger: logger) else {
+              return nil
+            }
+            try await Self.confirmCommitted(on: connection, logger: logger)
+            return version
           }
-          // Another write of this name committed since: decide again on what it left.
-          self.forget([record.name])
-          try Task.checkCancellation()
         }
+        if let version {
+          self.remember(
+            record.name,
+            Current(record: stored, registrant: current?.registrant ?? stored.registrant, version: version)
+          )
+          return stored
+        }
+        // Another write of this name committed since: decide again on what it left.
+        self.forget([record.name])
+        try Task.checkCancellation()
       }
     }
     feed.changed()
     return stored
+  }
+
+  /// Writes `rows` in one statement and confirms the commit; or, when PostgreSQL refuses the
+  /// statement for what a row holds or for a deadlock (it rolled the whole statement back, so
+  /// nothing of it was written), each row alone, so that one bad row fails only its own write.
+  static func writeRows(
+    _ rows: [RowUpdate<Record>],
+    on connection: PostgresConnection,
+    logger: Logger
+  ) async -> [Result<Int64?, any Error>] {
+    if rows.count > 1 {
+      do {
+        var written: [String: Int64] = [:]
+        let statement = UpdateRowsStatement<Record>(binds: try Record.rowsBindings(rows))
+        for try await (name, version) in try await connection.execute(statement, logger: logger) {
+          written[name] = version
+        }
+        try await confirmCommitted(on: connection, logger: logger)
+        return rows.map { .success(written[$0.record.name]) }
+      } catch let error as PSQLError where isRefusal(error) {
+        logger.debug(
+          "batched write refused; writing its rows one by one",
+          metadata: ["rows": "\(rows.count)", "error": "\(error.serverInfo?[.message] ?? "")"]
+        )
+      } catch {
+        return rows.map { _ in .failure(error) }
+      }
+    }
+    var results: [Result<Int64?, any Error>] = []
+    for row in rows {
+      do {
+        var binds = try row.record.rowBindings(bytes: row.bytes)
+        binds.append(row.expected)
+        let version = try await firstRow(
+          connection.execute(WriteStatement<Record, Update>(binds: binds), logger: logger)
+        )
+        if version != nil { try await confirmCommitted(on: connection, logger: logger) }
+        results.append(.success(version))
+      } catch let error as PSQLError where isRefusal(error) {
+        results.append(.failure(error))
+      } catch {
+        // The connection is gone: neither this row nor those after it were written.
+        results += Array(repeating: .failure(error), count: rows.count - results.count)
+        break
+      }
+    }
+    return results
+  }
+
+  /// An error PostgreSQL answered a statement with that is about the statement (its data, a
+  /// deadlock), not about the connection or the server.
+  private static func isRefusal(_ error: PSQLError) -> Bool {
+    guard error.code == .server, let state = error.serverInfo?[.sqlState] else { return false }
+    return !(state.hasPrefix("08") || state.hasPrefix("57P") || state.hasPrefix("53"))
   }
 
   public func unregister(name: String, admit: RegistrantCheck?) async throws -> Record? {
@@ -104,7 +181,7 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
           let deleted = try await Self.delete(where: "name = $1 AND version = $2", binds, run: run)
           self.forget([name])
           if !deleted.isEmpty {
-            try await Self.confirmCommitted(run: run)
+            try await Self.confirmCommitted(on: connection, logger: logger)
             return current.record
           }
           try Task.checkCancellation()
@@ -293,21 +370,16 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
     return nil
   }
 
-  /// Inserts the row (`expected` nil: there was none) or replaces it if its version is still
-  /// `expected`, appending to the change log in the same statement (prepared once per
-  /// connection); the new version, or nil when another write came first and nothing changed.
-  private static func write(
+  /// Inserts the row unless one of its name exists, appending to the change log in the same
+  /// statement (prepared once per connection); the new version, or nil when another write came
+  /// first and nothing changed.
+  private static func insert(
     _ record: Record,
     encoded: ByteBuffer,
-    replacing expected: Int64?,
     on connection: PostgresConnection,
     logger: Logger
   ) async throws -> Int64? {
     var binds = try record.rowBindings(bytes: encoded)
-    if let expected {
-      binds.append(expected)
-      return try await firstRow(connection.execute(WriteStatement<Record, Update>(binds: binds), logger: logger))
-    }
     binds.append(record.registrant)
     return try await firstRow(connection.execute(WriteStatement<Record, Insert>(binds: binds), logger: logger))
   }
@@ -322,8 +394,8 @@ public final class PostgresRecordStore<Record: PostgresStorable>: RecordStore, S
   /// statement commits (at the Sync that follows); the connection starts the next statement
   /// only after the ReadyForQuery that comes after the commit. A connection lost in between
   /// fails this, and so the call: an acknowledged write is a committed one.
-  private static func confirmCommitted(run: Run) async throws {
-    _ = try await firstValue(run("SELECT 1"), as: Int32.self)
+  private static func confirmCommitted(on connection: PostgresConnection, logger: Logger) async throws {
+    _ = try await firstValue(connection.query("SELECT 1", logger: logger), as: Int32.self)
   }
 
   /// Deletes the rows `condition` selects (its binds numbered from $1), appending a deletion to

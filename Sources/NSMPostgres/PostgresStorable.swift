@@ -34,6 +34,17 @@ public protocol PostgresStorable: RegistryRecord, SwiftProtobuf.Message {
   /// The values of the row's columns, numbered from $1, for ``insertRow`` and ``updateRow``.
   func rowBindings(bytes: ByteBuffer) throws -> PostgresBindings
 
+  /// ``updateRow`` for many rows at once: `unnest` of the arrays ``rowsBindings(_:)`` makes,
+  /// as `i(...)` with a `name` and an `expected` column.
+  static var rowsInput: String { get }
+
+  /// The UPDATE of ``updateRows``: the table as `t`, the rows of ``rowsInput`` as `i`, each
+  /// written only if its version is still `i.expected`; `RETURNING` is appended.
+  static var updateFromRows: String { get }
+
+  /// The arrays ``rowsInput`` takes, one element per row, the expected versions last.
+  static func rowsBindings(_ rows: [RowUpdate<Self>]) throws -> PostgresBindings
+
   /// The WHERE clause (with its binds) selecting what can match `query`; matching is then
   /// finished in Swift with ``RegistryRecord/matches(query:)``, so the semantics are exactly
   /// the memory store's.
@@ -63,6 +74,28 @@ extension Registry_NetworkService: PostgresStorable {
 
   public static var nameParameter: Int { 3 }
   public static var recordParameter: Int { 2 }
+
+  public static var rowsInput: String {
+    "unnest($1::text[], $2::bytea[], $3::text[], $4::bigint[]) AS i(payload, record, name, expected)"
+  }
+
+  public static var updateFromRows: String {
+    """
+    UPDATE nsm_network_services t
+    SET payload = i.payload, record = i.record, version = nextval('nsm_changes_seq_seq'), updated_at = now()
+    FROM input i
+    WHERE t.name = i.name AND t.version = i.expected
+    """
+  }
+
+  public static func rowsBindings(_ rows: [RowUpdate<Self>]) throws -> PostgresBindings {
+    var binds = PostgresBindings(capacity: 4)
+    binds.append(rows.map(\.record.payload))
+    binds.append(rows.map(\.bytes))
+    binds.append(rows.map(\.record.name))
+    binds.append(rows.map(\.expected))
+    return binds
+  }
 
   public func rowBindings(bytes: ByteBuffer) throws -> PostgresBindings {
     var binds = PostgresBindings(capacity: 4)
@@ -105,6 +138,55 @@ extension Registry_NetworkServiceEndpoint: PostgresStorable {
 
   public static var nameParameter: Int { 6 }
   public static var recordParameter: Int { 5 }
+
+  public static var rowsInput: String {
+    """
+    unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bytea[], $6::text[], $7::bigint[])
+      AS i(service_names, service_labels, url, expires_us, record, name, expected)
+    """
+  }
+
+  // A row's service names come as a JSON array (arrays of arrays must be rectangular), its
+  // expiry as microseconds since 1970 (an array element cannot be NULL here: no expiry is
+  // Int64.min).
+  public static var updateFromRows: String {
+    """
+    UPDATE nsm_endpoints t
+    SET service_names = ARRAY(SELECT jsonb_array_elements_text(i.service_names::jsonb)),
+        service_labels = i.service_labels::jsonb, url = i.url,
+        expires_at = 'epoch'::timestamptz
+          + nullif(i.expires_us, -9223372036854775808) * interval '1 microsecond',
+        record = i.record, version = nextval('nsm_changes_seq_seq'), updated_at = now()
+    FROM input i
+    WHERE t.name = i.name AND t.version = i.expected
+    """
+  }
+
+  public static func rowsBindings(_ rows: [RowUpdate<Self>]) throws -> PostgresBindings {
+    var binds = PostgresBindings(capacity: 7)
+    binds.append(
+      rows.map { row in
+        var json = "["
+        for (index, service) in row.record.networkServiceNames.enumerated() {
+          if index > 0 { json += "," }
+          appendJSONString(service, to: &json)
+        }
+        return json + "]"
+      }
+    )
+    binds.append(try rows.map { try labelsJSON($0.record.networkServiceLabels) })
+    binds.append(rows.map(\.record.url))
+    binds.append(rows.map { $0.record.expiration.map(Self.microsecondsSince1970) ?? .min })
+    binds.append(rows.map(\.bytes))
+    binds.append(rows.map(\.record.name))
+    binds.append(rows.map(\.expected))
+    return binds
+  }
+
+  /// Truncated, as PostgresNIO encodes a `Date`: a lease never ends later than it says.
+  static func microsecondsSince1970(_ date: Date) -> Int64 {
+    Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down))
+  }
 
   public func rowBindings(bytes: ByteBuffer) throws -> PostgresBindings {
     var binds = PostgresBindings(capacity: 7)
@@ -171,6 +253,13 @@ extension Registry_NetworkServiceEndpoint: PostgresStorable {
     }
     json += "\""
   }
+}
+
+/// One row of a batched update: the record, its encoding, and the version it replaces.
+public struct RowUpdate<Record: PostgresStorable>: Sendable {
+  public let record: Record
+  public let bytes: ByteBuffer
+  public let expected: Int64
 }
 
 /// A WHERE clause built from optional conditions, each with one `$` placeholder.

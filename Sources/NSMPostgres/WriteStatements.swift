@@ -49,3 +49,30 @@ struct WriteStatement<Record: PostgresStorable, Kind: WriteKind>: PostgresPrepar
   func makeBindings() -> PostgresBindings { binds }
   func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
 }
+
+/// Many writes over known versions (``PostgresStorable/updateFromRows``) with their change-log
+/// entries, in one statement: one commit for all. Rows are taken in name order, so two batches
+/// lock the rows they share in one order and do not deadlock each other. The name and new
+/// version of each row written back; a row missing from the answer was written by another
+/// write first.
+struct UpdateRowsStatement<Record: PostgresStorable>: PostgresPreparedStatement {
+  typealias Row = (String, Int64)
+  static var name: String { "nsm_update_rows_\(Record.changeKind)" }
+  static var sql: String {
+    """
+    WITH input AS (
+      SELECT * FROM \(Record.rowsInput) ORDER BY name COLLATE "C"
+    ), stored AS (
+      \(Record.updateFromRows)
+      RETURNING t.name, t.version, t.record
+    ), change AS (
+      INSERT INTO nsm_changes (seq, kind, name, deleted, record)
+      SELECT version, '\(Record.changeKind)', name, false, record FROM stored
+    )
+    SELECT name, version FROM stored
+    """
+  }
+  let binds: PostgresBindings
+  func makeBindings() -> PostgresBindings { binds }
+  func decodeRow(_ row: PostgresRow) throws -> (String, Int64) { try row.decode((String, Int64).self) }
+}
